@@ -1,0 +1,85 @@
+"""Defaults, limits and names shared by the SDK, the SQL and the local stack.
+
+The SQL CHECK constraints in ``sql/migrations`` repeat the limits below; a test keeps
+them in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The six job types the existing TypeScript ``dispatchJob()`` allows.
+DEFAULT_JOB_TYPES: Final = (
+    "ai_generation",
+    "video_ingestion",
+    "document_indexing",
+    "document_export",
+    "tenant_cleanup",
+    "test_job",
+)
+
+TYPE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_.:-]{0,126}$"
+QUEUE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_.:-]{0,62}$"
+
+DEFAULT_SCHEMA: Final = "public"
+DEFAULT_TABLE: Final = "jobs"
+DEFAULT_QUEUE: Final = "default"
+DEFAULT_PRIORITY: Final = 0
+#: Higher priority runs first; the range is enforced by SQL too.
+MIN_PRIORITY: Final = -100
+MAX_PRIORITY: Final = 100
+DEFAULT_MAX_ATTEMPTS: Final = 5
+MAX_MAX_ATTEMPTS: Final = 1000
+DEFAULT_LEASE_SECONDS: Final = 300
+MAX_LEASE_SECONDS: Final = 86_400
+MAX_CLAIM_LIMIT: Final = 1000
+MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
+MAX_WORKER_ID_LENGTH: Final = 255
+MAX_ERROR_MESSAGE_LENGTH: Final = 4000
+MAX_BATCH_SIZE: Final = 10_000
+
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024
+#: Hard ceiling for the configurable payload limit; also the SQL CHECK.
+HARD_MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+DEFAULT_MAX_PAYLOAD_DEPTH: Final = 32
+HARD_MAX_PAYLOAD_DEPTH: Final = 256
+
+DEFAULT_HTTP_TIMEOUT_SECONDS: Final = 30.0
+
+#: RPC names; versioned so old workers keep working during a deploy.
+RPC_CLAIM: Final = "sj_claim_v1"
+RPC_HEARTBEAT: Final = "sj_heartbeat_v1"
+RPC_COMPLETE: Final = "sj_complete_v1"
+RPC_COMPLETE_MANY: Final = "sj_complete_many_v1"
+RPC_FAIL: Final = "sj_fail_v1"
+RPC_FAIL_MANY: Final = "sj_fail_many_v1"
+RPC_SNOOZE: Final = "sj_snooze_v1"
+RPC_CANCEL: Final = "sj_cancel_v1"
+RPC_RETRY: Final = "sj_retry_v1"
+RPC_STATS: Final = "sj_stats_v1"
+RPC_PRUNE: Final = "sj_prune_v1"
+
+#: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
+SQLSTATE_LEASE_LOST: Final = "SJ001"
+SQLSTATE_JOB_NOT_FOUND: Final = "SJ002"
+SQLSTATE_INVALID_STATE: Final = "SJ003"
+
+#: Columns a caller may never set through dispatch (mass-assignment guard).
+PROTECTED_COLUMNS: Final = frozenset(
+    {
+        "id",
+        "status",
+        "attempts",
+        "worker_id",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+        "lease_id",
+        "locked_until",
+        "heartbeat_at",
+        "result",
+        "last_error",
+        "errors",
+    }
+)

@@ -1,0 +1,181 @@
+"""The ``supabase-jobs`` command line.
+
+Commands::
+
+    supabase-jobs migrations print                       # pipe to psql
+    supabase-jobs migrations export --to supabase/migrations
+    supabase-jobs migrations apply --db-url postgresql://...
+    supabase-jobs local start [--env-file .env.local]    # like `supabase start`, no Docker
+    supabase-jobs dispatch TENANT_ID TYPE '{"json": "payload"}'
+    supabase-jobs stats [--tenant-id TENANT_ID]
+
+Exit codes: 0 success, 1 a ``JobsError`` (message printed, never a traceback), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["main"]
+
+_EXPORT_NAME = re.compile(r"^\d{14}_supabase_jobs_(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    from ._errors import JobsError
+
+    try:
+        code: int = args.handler(args)
+    except JobsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supabase-jobs", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands")
+
+    migrations = commands.add_parser("migrations", help="print, export or apply the SQL")
+    mig = migrations.add_subparsers(title="migrations commands")
+    p = mig.add_parser("print", help="print every migration in order (pipe it to psql)")
+    p.set_defaults(handler=_migrations_print)
+    p = mig.add_parser("export", help="write timestamped files for `supabase db push`")
+    p.add_argument("--to", type=Path, default=Path("supabase/migrations"), help="target folder")
+    p.set_defaults(handler=_migrations_export)
+    p = mig.add_parser("apply", help="apply pending migrations with psycopg")
+    p.add_argument("--db-url", required=True, help="postgresql:// URL of a role that owns the schema")
+    p.set_defaults(handler=_migrations_apply)
+
+    local = commands.add_parser("local", help="the local Supabase-compatible stack")
+    loc = local.add_subparsers(title="local commands")
+    p = loc.add_parser("start", help="start Postgres + the gateway in the foreground")
+    p.add_argument("--env-file", type=Path, help="also write the NAME=value lines to this file")
+    p.add_argument("--port", type=int, default=0, help="gateway port (default: ephemeral)")
+    p.set_defaults(handler=_local_start)
+
+    p = commands.add_parser("dispatch", help="dispatch one job (reads SUPABASE_* from env/.env)")
+    p.add_argument("tenant_id")
+    p.add_argument("type")
+    p.add_argument("payload", nargs="?", default="{}", help="a JSON object")
+    p.add_argument("--queue")
+    p.add_argument("--priority", type=int)
+    p.add_argument("--idempotency-key")
+    p.set_defaults(handler=_dispatch)
+
+    p = commands.add_parser("stats", help="job counts by status and type")
+    p.add_argument("--tenant-id")
+    p.set_defaults(handler=_stats)
+    return parser
+
+
+def _migrations_print(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from . import sql
+
+    for migration in sql.migrations():
+        out.write(f"-- supabase-jobs migration {migration.version:04d}: {migration.name}\n")
+        out.write(migration.sql.rstrip() + "\n\n")
+    return 0
+
+
+def _migrations_export(args: argparse.Namespace) -> int:
+    from . import sql
+
+    target: Path = args.to
+    target.mkdir(parents=True, exist_ok=True)
+    # Files already exported keep their timestamps: re-running export must not make
+    # `supabase db push` see the same migration twice under a new name.
+    done = {int(m.group(1)) for f in target.iterdir() if (m := _EXPORT_NAME.match(f.name))}
+    stamp = datetime.now(timezone.utc)
+    written = 0
+    for migration in sql.migrations():
+        if migration.version in done:
+            continue
+        ts = stamp.strftime("%Y%m%d%H%M") + f"{written:02d}"
+        path = target / f"{ts}_supabase_jobs_{migration.version:04d}_{migration.name}.sql"
+        path.write_text(migration.sql, encoding="utf-8")
+        print(f"wrote {path}")
+        written += 1
+    if not written:
+        print(f"{target}: already up to date")
+    return 0
+
+
+def _migrations_apply(args: argparse.Namespace) -> int:
+    from . import sql
+
+    applied = sql.apply_database_url(args.db_url)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _local_start(args: argparse.Namespace) -> int:
+    from .local import LocalStack
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalStack(gateway_port=args.port) as stack:
+        lines = [f"{name}={value}" for name, value in stack.env().items()]
+        print("\n".join(lines), flush=True)
+        if args.env_file is not None:
+            args.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print(f"# wrote {args.env_file}", flush=True)
+        print("# local stack running; press Ctrl-C to stop", file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("# local stack stopped", file=sys.stderr)
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from . import JobsClient
+    from ._errors import PayloadValidationError
+
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise PayloadValidationError("payload", "is not valid JSON") from exc
+    with JobsClient.from_env() as jobs:
+        job = jobs.dispatch(
+            args.tenant_id,
+            args.type,
+            payload,
+            queue=args.queue,
+            priority=args.priority,
+            idempotency_key=args.idempotency_key,
+        )
+    print(job.model_dump_json(indent=2))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from . import JobsClient
+
+    with JobsClient.from_env() as jobs:
+        stats = jobs.stats(tenant_id=args.tenant_id)
+    print(stats.model_dump_json(indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
