@@ -1,0 +1,80 @@
+-- 0002 lifecycle columns, constraints and indexes.
+-- Written to upgrade a table that already holds the existing app's rows: columns are added
+-- with defaults, legacy rows are made valid before each CHECK is added, and constraints are
+-- dropped-if-exists then added (Postgres has no "add constraint if not exists", and the app's
+-- own status CHECK may carry the default name jobs_status_check).
+
+alter table public.jobs
+  add column if not exists queue text not null default 'default',
+  add column if not exists priority integer not null default 0,
+  add column if not exists run_at timestamptz not null default now(),
+  add column if not exists max_attempts integer not null default 5,
+  add column if not exists lease_id uuid,
+  add column if not exists locked_until timestamptz,
+  add column if not exists heartbeat_at timestamptz,
+  add column if not exists idempotency_key text,
+  add column if not exists result jsonb,
+  add column if not exists last_error text,
+  add column if not exists errors jsonb not null default '[]'::jsonb,
+  add column if not exists started_at timestamptz,
+  add column if not exists finished_at timestamptz,
+  add column if not exists updated_at timestamptz not null default now();
+
+-- Legacy rows: a job the old code left in 'processing' has no lease. Give it one that
+-- expires after the default lease, so the claim path rescues it if its worker is gone.
+update public.jobs
+   set lease_id = gen_random_uuid(), locked_until = now() + interval '300 seconds'
+ where status = 'processing' and (lease_id is null or locked_until is null);
+-- Old rows may have counted more attempts than the new default allows.
+update public.jobs set max_attempts = least(attempts, 1000) where attempts > max_attempts;
+
+-- The limits repeat supabase_jobs/_constants.py (a test keeps them in step).
+alter table public.jobs
+  drop constraint if exists jobs_status_check,
+  add constraint jobs_status_check
+    check (status in ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  drop constraint if exists jobs_type_check,
+  add constraint jobs_type_check check (type ~ '^[a-z][a-z0-9_.:-]{0,126}$'),
+  drop constraint if exists jobs_queue_check,
+  add constraint jobs_queue_check check (queue ~ '^[a-z][a-z0-9_.:-]{0,62}$'),
+  drop constraint if exists jobs_payload_check,
+  add constraint jobs_payload_check
+    check (jsonb_typeof(payload) = 'object' and octet_length(payload::text) <= 1048576),
+  drop constraint if exists jobs_priority_check,
+  add constraint jobs_priority_check check (priority between -100 and 100),
+  drop constraint if exists jobs_max_attempts_check,
+  add constraint jobs_max_attempts_check check (max_attempts between 1 and 1000),
+  drop constraint if exists jobs_attempts_check,
+  add constraint jobs_attempts_check check (attempts >= 0 and attempts <= max_attempts),
+  -- Fencing relies on it: a processing row always names its lease and when it ends.
+  drop constraint if exists jobs_lease_check,
+  add constraint jobs_lease_check
+    check (status <> 'processing' or (lease_id is not null and locked_until is not null)),
+  drop constraint if exists jobs_worker_id_check,
+  add constraint jobs_worker_id_check
+    check (worker_id is null or char_length(worker_id) between 1 and 255),
+  drop constraint if exists jobs_idempotency_key_check,
+  add constraint jobs_idempotency_key_check
+    check (idempotency_key is null or char_length(idempotency_key) between 1 and 255),
+  drop constraint if exists jobs_errors_check,
+  add constraint jobs_errors_check check (jsonb_typeof(errors) = 'array'),
+  -- A plain (not partial) unique constraint so that PostgREST's
+  -- ON CONFLICT (tenant_id, idempotency_key) can infer it; NULL keys never conflict.
+  drop constraint if exists jobs_tenant_id_idempotency_key_key,
+  add constraint jobs_tenant_id_idempotency_key_key unique (tenant_id, idempotency_key);
+
+-- The claim scan: walks live rows in claim order (priority desc, run_at, id) and stops after
+-- LIMIT, so its cost does not grow with the number of finished rows.
+create index if not exists jobs_claim_idx
+  on public.jobs (priority desc, run_at, id)
+  where status in ('pending', 'processing');
+-- Moving lease-expired, exhausted jobs to failed (inside the claim) finds them by lease end.
+-- Only jobs running their last attempt qualify, so most claims never write to this index.
+create index if not exists jobs_exhausted_lease_idx
+  on public.jobs (locked_until)
+  where status = 'processing' and attempts >= max_attempts;
+-- Tenant listings (the SDK orders by created_at desc, id desc) and the RLS tenant filter.
+create index if not exists jobs_tenant_created_idx
+  on public.jobs (tenant_id, created_at desc, id desc);
+-- No index on finished_at: every completion would pay for it, while prune() is occasional
+-- maintenance that usually deletes a large share of the table anyway (a sequential scan).

@@ -1,0 +1,545 @@
+-- 0003 lifecycle functions: one RPC per operation, each a single round trip through PostgREST.
+-- All are SECURITY INVOKER with an empty search_path (every name below is schema-qualified;
+-- pg_catalog is always searched first), so they run with the caller's rights: only
+-- service_role, which bypasses RLS, may execute them (grants at the end of this file).
+-- Errors: SQLSTATE SJ001 lease lost (DETAIL = JSON array of the job ids), SJ002 job not
+-- found, SJ003 invalid state, 22023 invalid argument. PostgREST answers 400 with the code.
+-- A fenced call on an unknown job id raises SJ001, not SJ002: for a worker a deleted job and
+-- a lost lease mean the same thing (stop working on it).
+
+-- claim: lock up to p_limit eligible jobs and lease them, in one statement.
+-- Every eligibility rule sits inside the FOR UPDATE SKIP LOCKED scan, so a row another claimer
+-- has just taken (and committed) fails the re-check and is skipped, never leased twice.
+create or replace function public.sj_claim_v1(
+  p_worker_id text,
+  p_limit integer default 10,
+  p_lease_seconds integer default 300,
+  p_types text[] default null,
+  p_queues text[] default null
+) returns setof public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_worker_id is null or char_length(p_worker_id) not between 1 and 255 then
+    raise exception using errcode = '22023', message = 'p_worker_id must have 1 to 255 characters';
+  end if;
+  if p_limit is null or p_limit not between 1 and 1000 then
+    raise exception using errcode = '22023', message = 'p_limit must be between 1 and 1000';
+  end if;
+  if p_lease_seconds is null or p_lease_seconds not between 1 and 86400 then
+    raise exception using errcode = '22023', message = 'p_lease_seconds must be between 1 and 86400';
+  end if;
+  return query
+  with exhausted as materialized (
+    -- Leases that ran out on the last allowed attempt: the job can never run again. Failing
+    -- it here keeps it from taking a slot in this or any later claim. Bounded per call.
+    select j.id
+      from public.jobs j
+     where j.status = 'processing'
+       and j.locked_until < now()
+       and j.attempts >= j.max_attempts
+       and (p_types is null or j.type = any(p_types))
+       and (p_queues is null or j.queue = any(p_queues))
+     order by j.locked_until
+     limit 1000
+       for update skip locked
+  ),
+  expired as (
+    update public.jobs j
+       set status = 'failed',
+           finished_at = now(),
+           locked_until = null,
+           last_error = 'lease expired',
+           errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+             'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
+             'error', pg_catalog.jsonb_build_object('type', 'LeaseExpired', 'message', 'lease expired'))),
+           updated_at = now()
+      from exhausted x
+     where j.id = x.id
+  ),
+  picked as materialized (
+    -- The status IN (...) conjunct matches jobs_claim_idx's predicate, so this is an ordered
+    -- index scan that stops after p_limit lockable rows.
+    select j.id
+      from public.jobs j
+     where j.status in ('pending', 'processing')
+       and ((j.status = 'pending' and j.run_at <= now())
+            or (j.status = 'processing' and j.locked_until < now()))
+       and j.attempts < j.max_attempts
+       and (p_types is null or j.type = any(p_types))
+       and (p_queues is null or j.queue = any(p_queues))
+     order by j.priority desc, j.run_at, j.id
+     limit p_limit
+       for update skip locked
+  ),
+  claimed as (
+    update public.jobs j
+       set status = 'processing',
+           worker_id = p_worker_id,
+           lease_id = pg_catalog.gen_random_uuid(),
+           locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds),
+           heartbeat_at = now(),
+           started_at = now(),
+           attempts = j.attempts + 1,
+           -- A rescued job (its previous lease expired) records the lost attempt.
+           last_error = case when j.status = 'processing' then 'lease expired' else j.last_error end,
+           errors = case when j.status = 'processing'
+                         then j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                           'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
+                           'error', pg_catalog.jsonb_build_object(
+                             'type', 'LeaseExpired', 'message', 'lease expired')))
+                         else j.errors end,
+           updated_at = now()
+      from picked p
+     where j.id = p.id
+    returning j.*
+  )
+  select c.* from claimed c order by c.priority desc, c.run_at, c.id;
+end;
+$$;
+
+-- heartbeat: extend every lease in the batch, or none. A worker that lost any lease must
+-- learn which, so the error DETAIL lists the lost ids; the raise rolls back the others too.
+create or replace function public.sj_heartbeat_v1(
+  p_job_ids uuid[],
+  p_lease_ids uuid[],
+  p_lease_seconds integer default 300
+) returns setof public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_wanted bigint;
+  v_done bigint;
+  v_lost text;
+begin
+  if p_job_ids is null or p_lease_ids is null
+     or cardinality(p_job_ids) <> cardinality(p_lease_ids) then
+    raise exception using errcode = '22023',
+      message = 'p_job_ids and p_lease_ids must be arrays of the same length';
+  end if;
+  if cardinality(p_job_ids) > 10000 then
+    raise exception using errcode = '22023', message = 'at most 10000 jobs per heartbeat';
+  end if;
+  if p_lease_seconds is null or p_lease_seconds not between 1 and 86400 then
+    raise exception using errcode = '22023', message = 'p_lease_seconds must be between 1 and 86400';
+  end if;
+  select count(*) into v_wanted
+    from (select distinct r.id, r.lease_id
+            from unnest(p_job_ids, p_lease_ids) as r(id, lease_id)) d;
+  return query
+  with req as (
+    select distinct r.id, r.lease_id
+      from unnest(p_job_ids, p_lease_ids) as r(id, lease_id)
+  ),
+  beat as (
+    update public.jobs j
+       set locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds),
+           heartbeat_at = now(),
+           updated_at = now()
+      from req
+     where j.id = req.id and j.lease_id = req.lease_id and j.status = 'processing'
+       and j.id = any(p_job_ids)  -- primary-key lookup whatever the status statistics say
+    returning j.*
+  )
+  select b.* from beat b;
+  get diagnostics v_done = row_count;
+  if v_done < v_wanted then
+    select coalesce(pg_catalog.jsonb_agg(r.id::text order by r.ord), '[]'::jsonb)::text
+      into v_lost
+      from unnest(p_job_ids, p_lease_ids) with ordinality as r(id, lease_id, ord)
+     where not exists (
+       select 1 from public.jobs j
+        where j.id = r.id and j.lease_id = r.lease_id and j.status = 'processing');
+    raise exception using errcode = 'SJ001', message = 'lease lost', detail = v_lost;
+  end if;
+end;
+$$;
+
+-- complete_many: complete every item whose lease is held; return those rows plus the rows
+-- this same lease already completed (a retried request is success). Lost items are omitted;
+-- the SDK compares ids and raises LeaseLostError for the missing ones.
+create or replace function public.sj_complete_many_v1(p_items jsonb)
+returns setof public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
+    raise exception using errcode = '22023', message = 'p_items must be a JSON array';
+  end if;
+  if pg_catalog.jsonb_array_length(p_items) > 10000 then
+    raise exception using errcode = '22023', message = 'at most 10000 items per call';
+  end if;
+  return query
+  with items as (
+    select distinct on (i.id) i.id, i.lease_id, i.result
+      from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid, result jsonb)
+     order by i.id
+  ),
+  held as materialized (
+    -- Lock first, in id order (no deadlock between two batches): a concurrent request with
+    -- the same lease is waited for, and the locked row version shows its outcome.
+    -- Rows are found by primary key only (id = any(...)); a status filter here would let
+    -- stale statistics ("no row is processing") turn this into a sequential scan.
+    select j.*
+      from public.jobs j
+      join items i on i.id = j.id and i.lease_id = j.lease_id
+     where j.id = any(array(select x.id from items x))
+     order by j.id
+       for update of j
+  ),
+  done as (
+    update public.jobs j
+       set status = 'completed',
+           result = i.result,
+           finished_at = now(),
+           locked_until = null,
+           updated_at = now()
+      from held h
+      join items i on i.id = h.id
+     where j.id = h.id and h.status = 'processing'
+    returning j.*
+  )
+  select d.* from done d
+  union all
+  select h.* from held h where h.status = 'completed';
+end;
+$$;
+
+-- complete: the single-job form; raises SJ001 when the lease is not held.
+create or replace function public.sj_complete_v1(
+  p_job_id uuid,
+  p_lease_id uuid,
+  p_result jsonb default null
+) returns public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  if p_job_id is null or p_lease_id is null then
+    raise exception using errcode = '22023', message = 'p_job_id and p_lease_id are required';
+  end if;
+  select * into v_job
+    from public.sj_complete_many_v1(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+      'id', p_job_id, 'lease_id', p_lease_id, 'result', p_result)));
+  if not found then
+    raise exception using errcode = 'SJ001', message = 'lease lost',
+      detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
+  end if;
+  return v_job;
+end;
+$$;
+
+-- fail_many: record each held item's error; retry it with exponential backoff plus jitter
+-- (5 s doubling, capped at 1 h, x0.75..1.25) while attempts remain, else mark it failed.
+-- Lost items are omitted, as in complete_many.
+create or replace function public.sj_fail_many_v1(p_items jsonb)
+returns setof public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
+    raise exception using errcode = '22023', message = 'p_items must be a JSON array';
+  end if;
+  if pg_catalog.jsonb_array_length(p_items) > 10000 then
+    raise exception using errcode = '22023', message = 'at most 10000 items per call';
+  end if;
+  if exists (
+    select 1
+      from pg_catalog.jsonb_array_elements(p_items) as e(item)
+     where pg_catalog.jsonb_typeof(e.item) <> 'object'
+        or pg_catalog.jsonb_typeof(e.item -> 'error') is distinct from 'object'
+        or pg_catalog.jsonb_typeof(e.item -> 'error' -> 'message') is distinct from 'string'
+        or pg_catalog.jsonb_typeof(e.item -> 'error' -> 'type') not in ('string', 'null')
+        or pg_catalog.jsonb_typeof(e.item -> 'retry') not in ('boolean', 'null')
+        or pg_catalog.jsonb_typeof(e.item -> 'retry_in_seconds') not in ('number', 'null')
+        or (e.item ->> 'retry_in_seconds')::double precision not between 0 and 31536000
+  ) then
+    raise exception using errcode = '22023',
+      message = 'each item needs "error": {"type": string|null, "message": string}; '
+                || '"retry" boolean; "retry_in_seconds" between 0 and 31536000';
+  end if;
+  return query
+  with items as (
+    select distinct on (i.id)
+           i.id,
+           i.lease_id,
+           coalesce(i.retry, true) as retry,
+           i.retry_in_seconds,
+           pg_catalog.jsonb_build_object(
+             'type', pg_catalog.to_jsonb(pg_catalog.left(i.error ->> 'type', 255)),
+             'message', pg_catalog.left(i.error ->> 'message', 4000)) as error
+      from pg_catalog.jsonb_to_recordset(p_items)
+           as i(id uuid, lease_id uuid, error jsonb, retry boolean, retry_in_seconds double precision)
+     order by i.id
+  ),
+  failed as (
+    update public.jobs j
+       set status = case when i.retry and j.attempts < j.max_attempts
+                         then 'pending' else 'failed' end,
+           run_at = case when i.retry and j.attempts < j.max_attempts
+                         then now() + pg_catalog.make_interval(secs => coalesce(
+                           i.retry_in_seconds,
+                           least(3600, 5 * pg_catalog.power(2, j.attempts - 1))
+                             * (0.75 + pg_catalog.random() * 0.5)))
+                         else j.run_at end,
+           lease_id = case when i.retry and j.attempts < j.max_attempts
+                           then null else j.lease_id end,
+           finished_at = case when i.retry and j.attempts < j.max_attempts
+                              then null else now() end,
+           locked_until = null,
+           last_error = i.error ->> 'message',
+           errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+             'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id, 'error', i.error)),
+           updated_at = now()
+      from items i
+     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+       -- Found by primary key whatever the statistics say about status (see complete_many).
+       and j.id = any(array(select x.id from items x))
+    returning j.*
+  )
+  select f.* from failed f;
+end;
+$$;
+
+-- fail: the single-job form; raises SJ001 when the lease is not held.
+create or replace function public.sj_fail_v1(
+  p_job_id uuid,
+  p_lease_id uuid,
+  p_error jsonb,
+  p_retry boolean default true,
+  p_retry_in_seconds double precision default null
+) returns public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  if p_job_id is null or p_lease_id is null then
+    raise exception using errcode = '22023', message = 'p_job_id and p_lease_id are required';
+  end if;
+  select * into v_job
+    from public.sj_fail_many_v1(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+      'id', p_job_id, 'lease_id', p_lease_id, 'error', p_error,
+      'retry', coalesce(p_retry, true), 'retry_in_seconds', p_retry_in_seconds)));
+  if not found then
+    raise exception using errcode = 'SJ001', message = 'lease lost',
+      detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
+  end if;
+  return v_job;
+end;
+$$;
+
+-- snooze: give the job back to the queue until p_run_at without spending the attempt.
+create or replace function public.sj_snooze_v1(
+  p_job_id uuid,
+  p_lease_id uuid,
+  p_run_at timestamptz
+) returns public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  if p_run_at is null or not pg_catalog.isfinite(p_run_at) then
+    raise exception using errcode = '22023', message = 'p_run_at must be a finite timestamp';
+  end if;
+  update public.jobs j
+     set status = 'pending',
+         run_at = p_run_at,
+         attempts = greatest(j.attempts - 1, 0),
+         lease_id = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id and j.lease_id = p_lease_id and j.status = 'processing'
+  returning j.* into v_job;
+  if not found then
+    raise exception using errcode = 'SJ001', message = 'lease lost',
+      detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
+  end if;
+  return v_job;
+end;
+$$;
+
+-- cancel: stop a pending or running job for good (a running worker's lease is revoked, so
+-- its later complete/fail/heartbeat raise SJ001). Cancelling twice is not an error.
+create or replace function public.sj_cancel_v1(
+  p_job_id uuid,
+  p_reason text default null
+) returns public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  select * into v_job from public.jobs j where j.id = p_job_id for update;
+  if not found then
+    raise exception using errcode = 'SJ002', message = 'job not found',
+      detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
+  end if;
+  if v_job.status = 'cancelled' then
+    return v_job;
+  end if;
+  if v_job.status not in ('pending', 'processing') then
+    raise exception using errcode = 'SJ003',
+      message = pg_catalog.format('cannot cancel a %s job', v_job.status);
+  end if;
+  update public.jobs j
+     set status = 'cancelled',
+         finished_at = now(),
+         lease_id = null,
+         locked_until = null,
+         last_error = coalesce(pg_catalog.left(p_reason, 4000), j.last_error),
+         updated_at = now()
+   where j.id = p_job_id
+  returning j.* into v_job;
+  return v_job;
+end;
+$$;
+
+-- retry: requeue a failed or cancelled job with a fresh attempt budget; the error history
+-- is kept. A job that is already pending is returned unchanged.
+create or replace function public.sj_retry_v1(
+  p_job_id uuid,
+  p_run_at timestamptz default null
+) returns public.jobs
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_job public.jobs;
+begin
+  if p_run_at is not null and not pg_catalog.isfinite(p_run_at) then
+    raise exception using errcode = '22023', message = 'p_run_at must be a finite timestamp';
+  end if;
+  select * into v_job from public.jobs j where j.id = p_job_id for update;
+  if not found then
+    raise exception using errcode = 'SJ002', message = 'job not found',
+      detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
+  end if;
+  if v_job.status = 'pending' then
+    return v_job;
+  end if;
+  if v_job.status not in ('failed', 'cancelled') then
+    raise exception using errcode = 'SJ003',
+      message = pg_catalog.format('cannot retry a %s job', v_job.status);
+  end if;
+  update public.jobs j
+     set status = 'pending',
+         attempts = 0,
+         run_at = coalesce(p_run_at, now()),
+         finished_at = null,
+         lease_id = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id
+  returning j.* into v_job;
+  return v_job;
+end;
+$$;
+
+-- stats: job counts by type and status, for all tenants or one. STABLE, so PostgREST runs it
+-- in a read-only transaction.
+create or replace function public.sj_stats_v1(p_tenant_id uuid default null)
+returns table (type text, status text, count bigint)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select j.type, j.status, count(*)::bigint
+    from public.jobs j
+   where p_tenant_id is null or j.tenant_id = p_tenant_id
+   group by j.type, j.status
+   order by j.type, j.status
+$$;
+
+-- prune: delete finished jobs older than the interval; returns how many were deleted.
+-- Only finished statuses may be named, so a typo can never delete live work.
+create or replace function public.sj_prune_v1(
+  p_older_than_seconds double precision,
+  p_statuses text[] default '{completed,failed,cancelled}'
+) returns bigint
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_cutoff timestamptz;
+  v_count bigint;
+begin
+  -- NaN sorts above infinity in PostgreSQL, so the upper bound rejects both.
+  if p_older_than_seconds is null or p_older_than_seconds not between 0 and 3153600000 then
+    raise exception using errcode = '22023',
+      message = 'p_older_than_seconds must be between 0 and 3153600000';
+  end if;
+  if p_statuses is null or cardinality(p_statuses) = 0
+     or not (p_statuses <@ array['completed', 'failed', 'cancelled']) then
+    raise exception using errcode = '22023',
+      message = 'p_statuses may only name completed, failed and cancelled';
+  end if;
+  v_cutoff := now() - pg_catalog.make_interval(secs => p_older_than_seconds);
+  delete from public.jobs j
+   where j.status = any(p_statuses)
+     and (j.finished_at < v_cutoff or (j.finished_at is null and j.updated_at < v_cutoff));
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+-- Only service_role may call these. Functions are executable by PUBLIC by default, and
+-- Supabase's default privileges also grant anon and authenticated: revoke all three.
+revoke execute on function
+  public.sj_claim_v1(text, integer, integer, text[], text[]),
+  public.sj_heartbeat_v1(uuid[], uuid[], integer),
+  public.sj_complete_v1(uuid, uuid, jsonb),
+  public.sj_complete_many_v1(jsonb),
+  public.sj_fail_v1(uuid, uuid, jsonb, boolean, double precision),
+  public.sj_fail_many_v1(jsonb),
+  public.sj_snooze_v1(uuid, uuid, timestamptz),
+  public.sj_cancel_v1(uuid, text),
+  public.sj_retry_v1(uuid, timestamptz),
+  public.sj_stats_v1(uuid),
+  public.sj_prune_v1(double precision, text[])
+  from public, anon, authenticated;
+
+grant execute on function
+  public.sj_claim_v1(text, integer, integer, text[], text[]),
+  public.sj_heartbeat_v1(uuid[], uuid[], integer),
+  public.sj_complete_v1(uuid, uuid, jsonb),
+  public.sj_complete_many_v1(jsonb),
+  public.sj_fail_v1(uuid, uuid, jsonb, boolean, double precision),
+  public.sj_fail_many_v1(jsonb),
+  public.sj_snooze_v1(uuid, uuid, timestamptz),
+  public.sj_cancel_v1(uuid, text),
+  public.sj_retry_v1(uuid, timestamptz),
+  public.sj_stats_v1(uuid),
+  public.sj_prune_v1(double precision, text[])
+  to service_role;

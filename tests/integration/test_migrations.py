@@ -1,0 +1,168 @@
+"""Migrations: applying them in order gives exactly schema.sql; upgrades keep old rows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from supabase_jobs import _constants as C
+from supabase_jobs import sql
+from supabase_jobs.local._postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+CATALOG_QUERIES = {
+    "columns": """
+        select a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid) as default
+          from pg_attribute a
+          left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+         where a.attrelid = 'public.jobs'::regclass and a.attnum > 0 and not a.attisdropped
+         order by a.attnum""",
+    "constraints": """
+        select conname, contype, pg_get_constraintdef(oid) as def from pg_constraint
+         where conrelid = 'public.jobs'::regclass order by conname""",
+    "indexes": """
+        select indexrelid::regclass::text as name, pg_get_indexdef(indexrelid) as def
+          from pg_index where indrelid = 'public.jobs'::regclass order by 1""",
+    "table": """
+        select relrowsecurity, relforcerowsecurity, relkind, relpersistence from pg_class
+         where oid = 'public.jobs'::regclass""",
+    "table_grants": """
+        select grantee::regrole::text, privilege_type, is_grantable
+          from pg_class c, aclexplode(c.relacl) where c.oid = 'public.jobs'::regclass
+         order by 1, 2""",
+    "policies": """
+        select policyname, permissive, roles, cmd, qual, with_check from pg_policies
+         where schemaname = 'public' and tablename = 'jobs' order by policyname""",
+    "triggers": """
+        select tgname, pg_get_triggerdef(oid) from pg_trigger
+         where tgrelid = 'public.jobs'::regclass and not tgisinternal order by 1""",
+    "functions": """
+        select p.oid::regprocedure::text as signature, pg_get_functiondef(p.oid) as def,
+               p.prosecdef, p.provolatile, p.proconfig
+          from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1""",
+    "function_grants": """
+        select p.oid::regprocedure::text, a.grantee, a.privilege_type
+          from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+         where p.pronamespace = 'public'::regnamespace order by 1, 2, 3""",
+}
+
+
+def catalog(dsn: str) -> dict[str, list[dict[str, Any]]]:
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        return {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
+
+
+def fresh(server: PostgresServer, name: str) -> str:
+    dsn = server.create_database(name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        sql.apply_shim(conn)
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def snapshot_catalog(pg_server: PostgresServer) -> dict[str, list[dict[str, Any]]]:
+    dsn = fresh(pg_server, "mig_snapshot")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.schema_sql().encode())
+    return catalog(dsn)
+
+
+def test_migrations_in_order_equal_schema_sql(
+    pg_server: PostgresServer, snapshot_catalog: dict[str, list[dict[str, Any]]]
+) -> None:
+    dsn = fresh(pg_server, "mig_ordered")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        applied = sql.apply_migrations(conn)
+    assert [m.version for m in applied] == [m.version for m in sql.migrations()]
+    migrated = catalog(dsn)
+    assert len(migrated["functions"]) == 11
+    for name in CATALOG_QUERIES:
+        assert migrated[name] == snapshot_catalog[name], name
+
+
+def test_apply_migrations_twice_applies_nothing(pg_server: PostgresServer) -> None:
+    dsn = fresh(pg_server, "mig_twice")
+    with psycopg.connect(dsn) as conn:  # not autocommit: transactions nest as savepoints
+        first = sql.apply_migrations(conn)
+        conn.commit()
+        assert sql.apply_migrations(conn) == []
+        assert sql.applied_versions(conn) == {m.version for m in first}
+        rows = conn.execute("select name, checksum from supabase_jobs.schema_migrations").fetchall()
+    assert sorted(rows) == sorted((m.name, m.checksum) for m in sql.migrations())
+
+
+LEGACY_TABLE = """
+create table public.jobs (
+  id uuid primary key default gen_random_uuid(),
+  tenant_id uuid not null,
+  type text not null,
+  status text not null default 'pending'
+    check (status in ('pending', 'processing', 'completed', 'failed')),
+  payload jsonb not null default '{}',
+  attempts int not null default 0,
+  worker_id text,
+  created_at timestamptz not null default now()
+);
+insert into public.jobs (tenant_id, type, status, attempts, worker_id) values
+  ('00000000-0000-0000-0000-000000000001', 'video_ingestion', 'pending', 0, null),
+  ('00000000-0000-0000-0000-000000000001', 'ai_generation', 'processing', 1, 'old-worker'),
+  ('00000000-0000-0000-0000-000000000002', 'document_export', 'failed', 7, 'old-worker');
+"""
+
+
+def test_upgrading_the_existing_app_table(
+    pg_server: PostgresServer, snapshot_catalog: dict[str, list[dict[str, Any]]]
+) -> None:
+    dsn = fresh(pg_server, "mig_legacy")
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(LEGACY_TABLE.encode())
+        sql.apply_migrations(conn)
+        rows = conn.execute("select * from public.jobs order by type").fetchall()
+    assert [r["type"] for r in rows] == ["ai_generation", "document_export", "video_ingestion"]
+    running, failed, pending = rows
+    # The old in-flight job got a lease the claim path can rescue once it runs out.
+    assert running["lease_id"] is not None and running["locked_until"] is not None
+    assert failed["max_attempts"] == 7 and failed["attempts"] == 7
+    assert pending["queue"] == "default" and pending["errors"] == []
+    upgraded = catalog(dsn)
+    for name in CATALOG_QUERIES:
+        assert upgraded[name] == snapshot_catalog[name], name
+
+
+def test_migration_files_are_numbered_and_hosted_safe() -> None:
+    found = sql.migrations()
+    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    forbidden = re.compile(
+        r"\b(create|alter|drop)\s+(role|user|extension)\b|\bbypassrls\b|\bsecurity\s+definer\b"
+        r"|\balter\s+system\b|\bsuperuser\b",
+        re.IGNORECASE,
+    )
+    for migration in found:
+        assert migration.sql.startswith(f"-- {migration.version:04d} "), migration.name
+        code = re.sub(r"--[^\n]*", "", migration.sql)  # comments may name what they avoid
+        assert not forbidden.search(code), migration.name
+    assert "create role" in sql.shim_sql()
+
+
+def test_check_constraints_repeat_the_sdk_limits(
+    snapshot_catalog: dict[str, list[dict[str, Any]]],
+) -> None:
+    defs = {c["conname"]: c["def"] for c in snapshot_catalog["constraints"]}
+    assert C.TYPE_NAME_PATTERN in defs["jobs_type_check"]
+    assert C.QUEUE_NAME_PATTERN in defs["jobs_queue_check"]
+    assert str(C.HARD_MAX_PAYLOAD_BYTES) in defs["jobs_payload_check"]
+    assert f">= '{C.MIN_PRIORITY}'::integer" in defs["jobs_priority_check"]
+    assert f"<= {C.MAX_PRIORITY}" in defs["jobs_priority_check"]
+    assert f"<= {C.MAX_MAX_ATTEMPTS}" in defs["jobs_max_attempts_check"]
+    assert f"<= {C.MAX_IDEMPOTENCY_KEY_LENGTH}" in defs["jobs_idempotency_key_check"]
+    assert f"<= {C.MAX_WORKER_ID_LENGTH}" in defs["jobs_worker_id_check"]
+    columns = {c["attname"]: c for c in snapshot_catalog["columns"]}
+    assert columns["queue"]["default"] == f"'{C.DEFAULT_QUEUE}'::text"
+    assert columns["max_attempts"]["default"] == str(C.DEFAULT_MAX_ATTEMPTS)
+    assert columns["priority"]["default"] == str(C.DEFAULT_PRIORITY)
