@@ -1,0 +1,360 @@
+"""The ASGI application: ``/rest/v1/`` with PostgREST v14 semantics for supabase-py's requests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from supabase_jobs.local._gateway._auth import Authenticator
+from supabase_jobs.local._gateway._errors import GatewayError, invalid_body
+from supabase_jobs.local._gateway._plan import (
+    Plan,
+    plan_delete,
+    plan_insert,
+    plan_read,
+    plan_update,
+    refuse_range_on_write,
+)
+from supabase_jobs.local._gateway._prefer import Preferences, parse_prefer
+from supabase_jobs.local._gateway._query import QueryParams, parse_query
+from supabase_jobs.local._gateway._response import build_response, error_response, make_checker
+from supabase_jobs.local._gateway._rpc import plan_rpc, resolve_function
+from supabase_jobs.local._gateway._schema import SchemaCache, load_schema_cache
+from supabase_jobs.local._gateway._sql import Shape
+from supabase_jobs.local._gateway._tx import RequestContext, run_in_transaction
+
+__all__ = ["GatewayApp", "GatewayConfig"]
+
+logger = logging.getLogger("supabase_jobs.local.gateway")
+
+_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]
+_JSON = "application/json; charset=utf-8"
+_SINGULAR_TYPES = frozenset({"application/vnd.pgrst.object+json", "application/vnd.pgrst.object"})
+_ARRAY_TYPES = frozenset({"*/*", "application/json", "application/*", ""})
+_RANGE = re.compile(r"^\s*(\d+)-(\d*)\s*$")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Settings of one gateway (PostgREST's ``db-*`` and ``jwt-secret`` equivalents).
+
+    Attributes:
+        database_url: Conninfo for the ``authenticator`` login role.
+        jwt_secret: HS256 secret of the project's JWTs.
+        schemas: Exposed schemas (``db-schemas``); the first is the default.
+        extra_search_path: Appended to ``search_path`` (``db-extra-search-path``).
+        anon_role: Role for requests without a JWT (``db-anon-role``).
+        api_keys: ``sb_`` keys mapped to the JWT they stand for (Kong's rule).
+        max_rows: Cap on rows returned by reads (``db-max-rows``, 1000 on Supabase).
+        max_body_bytes: Larger request bodies are refused with 413.
+        pool_min_size: Connections kept open.
+        pool_max_size: Connections at most.
+    """
+
+    database_url: str = field(repr=False)
+    jwt_secret: str = field(repr=False)
+    schemas: tuple[str, ...] = ("public",)
+    extra_search_path: tuple[str, ...] = ("public", "extensions")
+    anon_role: str = "anon"
+    api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    max_rows: int | None = 1000
+    max_body_bytes: int = 32 * 1024 * 1024
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _parse_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError:
+        raise invalid_body() from None
+
+
+class GatewayApp:
+    """The Starlette application plus its pool and schema cache.
+
+    Args:
+        config: The gateway settings.
+    """
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.auth = Authenticator(
+            config.jwt_secret, anon_role=config.anon_role, api_keys=config.api_keys
+        )
+        self.pool: AsyncConnectionPool[Any] | None = None
+        self.cache = SchemaCache()
+        self.app = Starlette(
+            routes=[
+                Route("/rest/v1/{path:path}", self._endpoint, methods=_METHODS),
+                Route("/rest/v1", self._endpoint, methods=_METHODS),
+                Route("/{path:path}", self._no_route, methods=_METHODS),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            self.config.database_url,
+            min_size=self.config.pool_min_size,
+            max_size=self.config.pool_max_size,
+            # Server-side prepared statements are off: a pipeline aborted by an error can
+            # leave psycopg believing a statement was prepared when it never was (26000).
+            kwargs={"autocommit": True, "prepare_threshold": None},
+            open=False,
+            name="supabase-jobs-gateway",
+        )
+        await pool.open(wait=True, timeout=30)
+        self.pool = pool
+        try:
+            await self.reload_schema()
+            yield
+        finally:
+            self.pool = None
+            await pool.close()
+
+    async def reload_schema(self) -> None:
+        """Read the schema cache again (after migrations, like PostgREST's reload)."""
+        assert self.pool is not None
+        async with self.pool.connection() as conn:
+            self.cache = await load_schema_cache(conn, self.config.schemas)
+
+    async def _no_route(self, _request: Request) -> Response:
+        body = b'{"message":"no Route matched with those values"}'
+        return Response(body, 404, headers={"content-type": _JSON})
+
+    async def _endpoint(self, request: Request) -> Response:
+        try:
+            response = await self._handle(request)
+        except GatewayError as err:
+            response = error_response(err)
+        except Exception:  # never a traceback to the client
+            logger.exception("unexpected gateway error", extra={"action": "gateway_request"})
+            response = error_response(GatewayError(500, "XX000", "Internal gateway error"))
+        # Supabase's API gateway tags every response; clients quote it in error reports.
+        response.headers["sb-request-id"] = str(uuid.uuid4())
+        return response
+
+    def _schema(self, request: Request, method: str) -> tuple[str, bool]:
+        name = "accept-profile" if method in ("GET", "HEAD") else "content-profile"
+        profile = request.headers.get(name)
+        if profile is None:
+            return self.config.schemas[0], False
+        if profile not in self.config.schemas:
+            raise GatewayError(
+                406,
+                "PGRST106",
+                f"Invalid schema: {profile}",
+                hint="Only the following schemas are exposed: " + ", ".join(self.config.schemas),
+            )
+        return profile, True
+
+    @staticmethod
+    def _singular(accept: str | None) -> bool:
+        if not accept:
+            return False
+        for part in accept.split(","):
+            media = part.split(";", 1)[0].strip().lower()
+            if media in _SINGULAR_TYPES:
+                return True
+            if media in _ARRAY_TYPES:
+                return False
+        raise GatewayError(406, "PGRST107", f"None of these media types are available: {accept}")
+
+    async def _body(self, request: Request) -> str:
+        media = request.headers.get("content-type", "application/json").split(";", 1)[0]
+        if media.strip().lower() not in ("application/json", ""):
+            raise GatewayError(415, "PGRST107", f"Content-Type not acceptable: {media.strip()}")
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        chunks: list[bytes] = []
+        size = int(declared) if declared.isdigit() else 0
+        if size <= limit:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        if size > limit:
+            # What a proxy in front of PostgREST answers; the code is the status, as
+            # supabase-py reports a proxy's non-JSON error.
+            raise GatewayError(
+                413, "413", "Payload Too Large", f"The request body exceeds {limit} bytes."
+            )
+        try:
+            return b"".join(chunks).decode()
+        except UnicodeDecodeError:
+            raise invalid_body() from None
+
+    async def _handle(self, request: Request) -> Response:
+        method = request.method
+        path = request.path_params.get("path", "").strip("/")
+        segments = path.split("/") if path else []
+        is_rpc = len(segments) == 2 and segments[0] == "rpc"
+        if not is_rpc and len(segments) != 1:
+            raise GatewayError(404, "PGRST125", "Invalid path specified in request URL")
+        if method not in ("GET", "HEAD", "POST", "PATCH", "DELETE"):
+            raise GatewayError(405, "PGRST117", f"Unsupported HTTP method: {method}")
+        if is_rpc and method not in ("GET", "HEAD", "POST"):
+            raise GatewayError(405, "PGRST101", f"Cannot use the {method} method on RPC")
+        headers = request.headers
+        auth = self.auth.authenticate(headers.get("authorization"), headers.get("apikey"))
+        schema, from_profile = self._schema(request, method)
+        prefs = parse_prefer(headers.getlist("prefer"), self.cache.timezones)
+        singular = self._singular(headers.get("accept"))
+        query = parse_query(request.query_params.multi_items(), rpc=is_rpc)
+        self._apply_range_header(request, query)
+        body = await self._body(request) if method in ("POST", "PATCH") else None
+        head = method == "HEAD"
+        shape = Shape(singular=singular, head=head)
+        if is_rpc:
+            plan = self._plan_rpc(schema, segments[1], method, query, prefs, body, singular, head)
+        else:
+            plan = self._plan_table(schema, segments[0], method, query, prefs, body, shape)
+        ctx = RequestContext(
+            auth=auth,
+            search_path=", ".join(
+                _quote(s) for s in dict.fromkeys((schema, *self.config.extra_search_path))
+            ),
+            method=method,
+            path="/" + path,
+            headers=dict(headers),
+            cookies=dict(request.cookies),
+            role_settings=self.cache.role_settings.get(auth.role, ()),
+            timezone=prefs.timezone,
+        )
+        if self.pool is None:
+            raise GatewayError(
+                503, "PGRST002", "Could not query the database for the schema cache. Retrying."
+            )
+        result = await run_in_transaction(self.pool, plan, ctx, make_checker(plan, prefs, singular))
+        response = build_response(plan, result, prefs, singular, head)
+        if from_profile:
+            response.headers["content-profile"] = schema
+        return response
+
+    @staticmethod
+    def _apply_range_header(request: Request, query: QueryParams) -> None:
+        value = request.headers.get("range")
+        if request.method not in ("GET", "HEAD") or not value:
+            return
+        match = _RANGE.match(value)
+        if match is None:
+            return
+        start = int(match[1])
+        query.offset = max(query.offset, start)
+        if match[2]:
+            count = int(match[2]) - start + 1
+            if count < 0:
+                raise GatewayError(416, "PGRST103", "Requested range not satisfiable")
+            query.limit = count if query.limit is None else min(query.limit, count)
+
+    def _plan_table(
+        self,
+        schema: str,
+        name: str,
+        method: str,
+        query: QueryParams,
+        prefs: Preferences,
+        body: str | None,
+        shape: Shape,
+    ) -> Plan:
+        table = self.cache.tables.get((schema, name))
+        if table is None:
+            raise GatewayError(
+                404, "PGRST205", f"Could not find the table '{schema}.{name}' in the schema cache"
+            )
+        if method in ("GET", "HEAD"):
+            return plan_read(table, query, prefs, shape=shape, max_rows=self.config.max_rows)
+        if method == "DELETE":
+            refuse_range_on_write(query)
+            return plan_delete(table, query, prefs, shape=shape)
+        assert body is not None
+        if method == "PATCH":
+            refuse_range_on_write(query)
+            parsed = _parse_json(body)
+            if not isinstance(parsed, dict):
+                raise invalid_body()
+            keys = list(query.columns) if query.columns is not None else list(parsed)
+            return plan_update(table, query, prefs, body, keys, shape=shape)
+        return plan_insert(table, query, prefs, body, self._insert_keys(query, body), shape=shape)
+
+    @staticmethod
+    def _insert_keys(query: QueryParams, body: str) -> list[str]:
+        if query.columns is not None:
+            if not body.strip():
+                raise invalid_body()
+            return list(query.columns)
+        parsed = _parse_json(body)
+        if isinstance(parsed, dict):
+            return list(parsed)
+        if not isinstance(parsed, list) or not all(isinstance(row, dict) for row in parsed):
+            raise invalid_body()
+        if not parsed:
+            return []
+        first = parsed[0].keys()
+        if any(row.keys() != first for row in parsed):
+            raise invalid_body("All object keys must match")
+        return list(first)
+
+    def _plan_rpc(
+        self,
+        schema: str,
+        name: str,
+        method: str,
+        query: QueryParams,
+        prefs: Preferences,
+        body: str | None,
+        singular: bool,
+        head: bool,
+    ) -> Plan:
+        read_only = True
+        if method == "POST":
+            text = body if body and body.strip() else "{}"
+            if query.columns is not None:
+                keys = frozenset(query.columns)
+            else:
+                parsed = _parse_json(text)
+                keys = frozenset(parsed) if isinstance(parsed, dict) else frozenset({"\0"})
+            fn = resolve_function(self.cache, schema, name, keys, json_body=True)
+            read_only = not fn.volatile
+            body = text
+        else:
+            keys = frozenset(query.args)
+            fn = resolve_function(self.cache, schema, name, keys, json_body=False)
+            body = None
+        return plan_rpc(
+            fn,
+            keys,
+            query,
+            prefs,
+            body=body,
+            read_only=read_only,
+            singular=singular,
+            head=head,
+            max_rows=self.config.max_rows,
+        )

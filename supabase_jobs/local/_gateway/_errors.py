@@ -1,0 +1,197 @@
+"""PostgREST-shaped errors: the JSON body, the SQLSTATE -> HTTP map and the gateway's own codes.
+
+Every failure the gateway answers goes through :class:`GatewayError`, so a client never sees a
+traceback or a non-JSON 500: the body is always ``{"code", "message", "details", "hint"}`` as
+PostgREST v14 writes it (``Error.hs``), with ``Proxy-Status: PostgREST; error=<code>``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+
+__all__ = [
+    "GatewayError",
+    "db_error",
+    "invalid_body",
+    "invalid_query",
+    "status_for_sqlstate",
+]
+
+# Two-character SQLSTATE classes with a fixed status (PostgREST ``pgErrorStatus``).
+_CLASS_STATUS = {
+    "08": 503,
+    "09": 500,
+    "0L": 403,
+    "0P": 403,
+    "25": 500,
+    "28": 403,
+    "2D": 500,
+    "38": 500,
+    "39": 500,
+    "3B": 500,
+    "40": 500,
+    "53": 503,
+    "54": 500,
+    "55": 500,
+    "57": 500,
+    "58": 500,
+    "F0": 500,
+    "HV": 500,
+    "P0": 500,
+    "XX": 500,
+}
+# Exact SQLSTATEs that override their class (checked first).
+_EXACT_STATUS = {
+    "23503": 409,
+    "23505": 409,
+    "25006": 405,
+    "53400": 500,
+    "57P01": 503,
+    "P0001": 400,
+    "42P01": 404,
+    "42P17": 500,
+}
+
+
+class GatewayError(Exception):
+    """An error answered as PostgREST's JSON body.
+
+    Attributes:
+        status: The HTTP status.
+        code: A SQLSTATE or a ``PGRSTnnn`` code; ``None`` for Kong-level errors (as on Supabase).
+        message: Human-readable summary.
+        details: Optional JSON detail (PostgREST sends ``null`` when absent).
+        hint: Optional JSON hint.
+        headers: Extra response headers (``WWW-Authenticate`` on 401, custom ones from RAISE).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        details: Any = None,
+        hint: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+        self.headers = dict(headers or {})
+
+    def body(self) -> bytes:
+        """Return the JSON body, keys in PostgREST's order."""
+        payload = {
+            "code": self.code,
+            "details": self.details,
+            "hint": self.hint,
+            "message": self.message,
+        }
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def response_headers(self) -> dict[str, str]:
+        """Return the headers PostgREST adds to an error response."""
+        headers = {"content-type": "application/json; charset=utf-8"}
+        if self.code is not None:
+            headers["proxy-status"] = f"PostgREST; error={self.code}"
+        if self.status == 401 and "www-authenticate" not in self.headers:
+            headers["www-authenticate"] = "Bearer"
+        headers.update(self.headers)
+        return headers
+
+
+def invalid_query(message: str, details: Any = None) -> GatewayError:
+    """PGRST100: the query string could not be parsed (or is outside the supported subset)."""
+    return GatewayError(400, "PGRST100", message, details)
+
+
+def invalid_body(message: str = "Empty or invalid json", details: Any = None) -> GatewayError:
+    """PGRST102: the request body is not the JSON the endpoint needs."""
+    return GatewayError(400, "PGRST102", message, details)
+
+
+def status_for_sqlstate(sqlstate: str, message: str, *, anon: bool) -> int:
+    """Map a SQLSTATE to the HTTP status PostgREST answers.
+
+    Args:
+        sqlstate: The five-character SQLSTATE.
+        message: The primary message (two codes depend on it).
+        anon: Whether the request ran as the anonymous role (42501 is then 401, else 403).
+
+    Returns:
+        The HTTP status; anything unlisted is 400, like PostgREST.
+    """
+    if sqlstate in _EXACT_STATUS:
+        return _EXACT_STATUS[sqlstate]
+    if sqlstate == "42501":
+        return 401 if anon else 403
+    if sqlstate == "42883":
+        return 406 if message.startswith("function xmlagg(") else 404
+    if sqlstate == "21000":
+        return 400 if message.endswith("requires a WHERE clause") else 500
+    if sqlstate == "22023":
+        is_role = message.startswith("role") and message.endswith("does not exist")
+        return 401 if is_role else 400
+    if sqlstate.startswith("PT"):
+        digits = sqlstate[2:]
+        status = int(digits) if digits.isdigit() else 0
+        return status if 100 <= status <= 599 else 500
+    return _CLASS_STATUS.get(sqlstate[:2], 400)
+
+
+def _raised_pgrst(message: str, detail: str | None) -> GatewayError:
+    """Decode ``RAISE SQLSTATE 'PGRST'``: JSON message (code/message/...) and JSON detail."""
+    try:
+        body = json.loads(message)
+        extra = json.loads(detail) if detail else {}
+        status = int(extra.get("status", 400)) if isinstance(extra, dict) else 400
+        headers = extra.get("headers", {}) if isinstance(extra, dict) else {}
+        if not isinstance(body, dict) or not isinstance(headers, dict):
+            raise ValueError("not an object")
+        return GatewayError(
+            status,
+            str(body.get("code", "")),
+            str(body.get("message", "")),
+            body.get("details"),
+            body.get("hint"),
+            {str(k).lower(): str(v) for k, v in headers.items()},
+        )
+    except (ValueError, TypeError):
+        return GatewayError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
+            "Invalid JSON value for MESSAGE: '" + message + "'",
+            "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional"
+            " keys: 'details', 'hint'.",
+        )
+
+
+def db_error(exc: psycopg.Error, *, anon: bool) -> GatewayError:
+    """Turn a database error into PostgREST's answer.
+
+    Connection-level failures (no SQLSTATE) become PGRST001/503 like PostgREST's
+    "Database client error"; never a 500 with a traceback.
+
+    Args:
+        exc: The psycopg error.
+        anon: Whether the request ran as the anonymous role.
+
+    Returns:
+        The error to answer.
+    """
+    diag = exc.diag
+    sqlstate = diag.sqlstate
+    if not sqlstate:
+        return GatewayError(503, "PGRST001", "Database client error. Retrying the connection.")
+    message = diag.message_primary or ""
+    if sqlstate == "PGRST":
+        return _raised_pgrst(message, diag.message_detail)
+    status = status_for_sqlstate(sqlstate, message, anon=anon)
+    return GatewayError(status, sqlstate, message, diag.message_detail, diag.message_hint)
