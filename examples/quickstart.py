@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
 from supabase_jobs import JobsClient, JobsError
 
+if TYPE_CHECKING:
+    from supabase_jobs.local import LocalStack
+
 
 @contextlib.contextmanager
-def _project(force_local: bool) -> Iterator[tuple[JobsClient, object | None]]:
+def _project(force_local: bool) -> Iterator[tuple[JobsClient, LocalStack | None]]:
     load_dotenv()
     if not force_local and os.environ.get("SUPABASE_URL"):
         print(f"Using the Supabase project at {os.environ['SUPABASE_URL']}")
@@ -39,7 +44,9 @@ def _project(force_local: bool) -> Iterator[tuple[JobsClient, object | None]]:
     print("No Supabase project configured: starting the local stack (PostgreSQL + gateway)...")
     with LocalStack() as stack:
         print(f"  SUPABASE_URL={stack.url}")
-        with JobsClient.from_url(stack.url, stack.service_role_key) as jobs:
+        with JobsClient.from_env(
+            env_file=None, url=stack.url, service_role_key=stack.service_role_key
+        ) as jobs:
             yield jobs, stack
 
 
@@ -47,6 +54,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="always use the local stack")
     args = parser.parse_args()
+    # The SDK logs scrubbed field paths (never values) at WARNING; show them inline.
+    logging.basicConfig(level=logging.WARNING, format="   [log] %(levelname)s %(message)s")
     tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         with _project(args.local) as (jobs, stack):
@@ -56,7 +65,7 @@ def main() -> int:
         return 1
 
 
-def _run(jobs: JobsClient, stack: object | None, tenant_a: str, tenant_b: str) -> int:
+def _run(jobs: JobsClient, stack: LocalStack | None, tenant_a: str, tenant_b: str) -> int:
     print("\n1. Dispatch: 3 jobs for tenant A, 2 for tenant B (one request each batch)")
     batch_a = jobs.dispatch_many(
         [
@@ -91,7 +100,7 @@ def _run(jobs: JobsClient, stack: object | None, tenant_a: str, tenant_b: str) -
     while claimed := jobs.claim("quickstart-worker", limit=10, lease_seconds=60):
         for job in claimed:
             print(f"   claimed {job.id} ({job.type}, attempt {job.attempts}, lease {job.lease_id})")
-        done += len(jobs.complete_many(claimed, results=[{"ok": True}] * len(claimed)))
+        done += len(jobs.complete_many([(job, {"ok": True}) for job in claimed]))
     print(f"   completed {done} jobs")
 
     if stack is not None:
@@ -105,21 +114,21 @@ def _run(jobs: JobsClient, stack: object | None, tenant_a: str, tenant_b: str) -
     return 0
 
 
-def _show_isolation(stack: object, tenant_a: str, tenant_b: str) -> None:
-    from supabase import ClientOptions, create_client
-
+def _show_isolation(stack: LocalStack, tenant_a: str, tenant_b: str) -> None:
     import httpx
+    from supabase import ClientOptions, create_client
 
     print("\n5. Tenant isolation (RLS): each tenant's signed-in user reads only its own jobs")
     for tenant, name in ((tenant_a, "A"), (tenant_b, "B")):
-        token = stack.mint_user_jwt(tenant)  # type: ignore[attr-defined]
+        token = stack.mint_user_jwt(tenant)
         with httpx.Client(timeout=10) as http:
             options = ClientOptions(headers={"Authorization": f"Bearer {token}"}, httpx_client=http)
-            user = create_client(stack.url, stack.anon_key, options)  # type: ignore[attr-defined]
+            user = create_client(stack.url, stack.anon_key, options)
             rows = user.table("jobs").select("tenant_id").execute().data
-        tenants = {row["tenant_id"] for row in rows}
+        tenants = {row["tenant_id"] for row in rows if isinstance(row, dict)}
         print(f"   user of tenant {name} sees {len(rows)} jobs, tenants: {tenants}")
-        assert tenants <= {tenant}, "RLS leak"
+        if not tenants <= {tenant}:
+            raise SystemExit(f"RLS leak: tenant {name}'s user saw {tenants}")
 
 
 if __name__ == "__main__":

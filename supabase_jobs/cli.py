@@ -61,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=Path, default=Path("supabase/migrations"), help="target folder")
     p.set_defaults(handler=_migrations_export)
     p = mig.add_parser("apply", help="apply pending migrations with psycopg")
-    p.add_argument("--db-url", required=True, help="postgresql:// URL of a role that owns the schema")
+    p.add_argument("--db-url", required=True, help="postgresql:// URL of the schema's owner")
     p.set_defaults(handler=_migrations_apply)
 
     local = commands.add_parser("local", help="the local Supabase-compatible stack")
@@ -120,9 +120,24 @@ def _migrations_export(args: argparse.Namespace) -> int:
 
 def _migrations_apply(args: argparse.Namespace) -> int:
     from . import sql
+    from ._errors import ConfigurationError
 
-    applied = sql.apply_database_url(args.db_url)
-    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    try:
+        import psycopg
+    except ImportError as exc:  # psycopg comes with the [local] extra
+        raise ConfigurationError(
+            "migrations apply needs psycopg: pip install 'supabase-jobs[local]'"
+        ) from exc
+    try:
+        with psycopg.connect(args.db_url) as conn:
+            applied = sql.apply_migrations(conn)
+    except psycopg.Error as exc:
+        # The URL may carry a password: name the failure, never echo the URL.
+        raise ConfigurationError(
+            f"could not apply migrations with --db-url ({type(exc).__name__})"
+        ) from exc
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+    print(f"applied {len(applied)} migration(s)" + (f": {names}" if names else ""))
     return 0
 
 
@@ -131,7 +146,7 @@ def _local_start(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalStack(gateway_port=args.port) as stack:
+    with LocalStack(gateway_options={"port": args.port}) as stack:
         lines = [f"{name}={value}" for name, value in stack.env().items()]
         print("\n".join(lines), flush=True)
         if args.env_file is not None:

@@ -1,0 +1,93 @@
+"""supabase-jobs: a reliable, multi-tenant job queue for Supabase, reached through PostgREST.
+
+Quick start::
+
+    from supabase_jobs import JobsClient
+
+    jobs = JobsClient.from_env()   # SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY (env or .env)
+    job = jobs.dispatch(tenant_id, "ai_generation", {"prompt": "...", "max_tokens": 512})
+    for claimed in jobs.claim("worker-1", limit=10):
+        jobs.complete(claimed, result={"ok": True})
+
+``AsyncJobsClient`` has the same methods as coroutines. Every error is a ``JobsError``
+subclass. ``scrub`` / ``scrub_text`` are the secret scrubber the clients use, for your own
+logs. The local stack lives in ``supabase_jobs.local``; the pytest plugin in
+``supabase_jobs.testing``; the SQL in ``supabase_jobs.sql``.
+"""
+
+from __future__ import annotations
+
+from ._async._client import AsyncJobsClient
+from ._errors import (
+    BackendError,
+    ConfigurationError,
+    ConflictError,
+    ConstraintViolationError,
+    ForeignKeyViolationError,
+    InvalidStateError,
+    JobsError,
+    LeaseLostError,
+    MassAssignmentError,
+    NotClaimedError,
+    NotFoundError,
+    NotServiceRoleError,
+    PayloadTooLargeError,
+    PayloadValidationError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SchemaNotInstalledError,
+    ScrubbedFieldRequiredError,
+    SecretInPayloadError,
+    ServiceUnavailableError,
+    TransportError,
+    TransportTimeoutError,
+    UnknownJobTypeError,
+    ValidationError,
+)
+from ._models import Job, JobStats, JobStatus
+from ._registry import JobType, JobTypeRegistry
+from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
+from ._settings import JobsConfig, JobsSettings
+from ._sync._client import JobsClient
+from ._version import __version__
+
+__all__ = [
+    "AsyncJobsClient",
+    "BackendError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConstraintViolationError",
+    "ForeignKeyViolationError",
+    "InvalidStateError",
+    "Job",
+    "JobStats",
+    "JobStatus",
+    "JobType",
+    "JobTypeRegistry",
+    "JobsClient",
+    "JobsConfig",
+    "JobsError",
+    "JobsSettings",
+    "LeaseLostError",
+    "MassAssignmentError",
+    "NotClaimedError",
+    "NotFoundError",
+    "NotServiceRoleError",
+    "PayloadTooLargeError",
+    "PayloadValidationError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "SchemaNotInstalledError",
+    "ScrubMode",
+    "ScrubResult",
+    "ScrubbedFieldRequiredError",
+    "SecretInPayloadError",
+    "ServiceUnavailableError",
+    "TransportError",
+    "TransportTimeoutError",
+    "UnknownJobTypeError",
+    "ValidationError",
+    "__version__",
+    "scrub",
+    "scrub_text",
+]

@@ -1,0 +1,3 @@
+"""The asynchronous client package (``scripts/unasync.py`` generates ``_sync`` from it)."""
+
+from __future__ import annotations

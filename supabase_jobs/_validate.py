@@ -1,0 +1,482 @@
+"""Input validation before any network call: ids, names, numbers, times and payloads.
+
+Every failure raises a :class:`ValidationError` (payloads: :class:`PayloadValidationError`)
+naming the field path, ``payload.items[3].when`` or ``payload["a b"]``, and never the
+value. All functions are pure.
+
+Payloads take one iterative walk plus one serialization (:func:`prepare_payload`):
+
+1. the walk checks exact JSON-native types, string keys and the depth limit (a cycle is
+   found when it overflows the depth: an ancestor shows up again) and applies the secret
+   *key* rules of :mod:`._sanitize`. It reads the caller's object in place; only when a
+   key must be scrubbed does it walk again, copying every container;
+2. the value is serialized once, compactly, as the wire carries it. The encoder refuses
+   NaN/Infinity; a NUL shows up as ``\\u0000`` in the text; a lone surrogate makes the
+   UTF-8 encoding fail. Only then is the value searched to name the path. The byte length
+   is the size checked against the limit;
+3. a cheap search of that text decides whether any string may look like a credential;
+   only then does the full value scrub (:func:`._sanitize.scrub`, which copies) run.
+
+The caller's object is never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from ._constants import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_MAX_PAYLOAD_DEPTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_MAX_ATTEMPTS,
+    MAX_PRIORITY,
+    MAX_WORKER_ID_LENGTH,
+    MIN_PRIORITY,
+    QUEUE_NAME_PATTERN,
+    TYPE_NAME_PATTERN,
+)
+from ._errors import PayloadTooLargeError, PayloadValidationError, ValidationError
+from ._sanitize import (
+    PLAIN_KEYS,
+    REDACTED,
+    ScrubMode,
+    check_mode,
+    is_marker,
+    is_secret_key,
+    is_secret_pair,
+    raise_secrets,
+    render_path,
+    scrub,
+    text_may_contain_secret,
+)
+
+__all__ = [
+    "PreparedPayload",
+    "prepare_payload",
+    "validate_idempotency_key",
+    "validate_max_attempts",
+    "validate_payload",
+    "validate_priority",
+    "validate_queue_name",
+    "validate_run_at",
+    "validate_tenant_id",
+    "validate_type_name",
+    "validate_uuid",
+    "validate_worker_id",
+]
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"
+_MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+_TYPE_NAME = re.compile(TYPE_NAME_PATTERN)
+_QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+
+
+def validate_uuid(value: object, *, path: str = "id") -> str:
+    """Return ``value`` as a canonical lower-case UUID string.
+
+    Accepts a :class:`uuid.UUID` or a ``str`` in the 8-4-4-4-12 hex form (any case).
+    Refuses other spellings (``urn:uuid:``, braces, no hyphens), other types (bytes, int,
+    bool, None) and the nil and max UUIDs, which are never real ids.
+
+    Raises:
+        ValidationError: naming ``path``.
+    """
+    if isinstance(value, uuid.UUID):
+        text = str(value)
+    elif type(value) is str and _UUID.fullmatch(value):
+        text = value.lower()
+    else:
+        raise ValidationError(
+            path, "must be a UUID string like 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'"
+        )
+    if text in (_NIL_UUID, _MAX_UUID):
+        raise ValidationError(path, "must not be the nil or max UUID")
+    return text
+
+
+def validate_tenant_id(value: object, *, path: str = "tenant_id") -> str:
+    """Return the canonical lower-case tenant id (rules of :func:`validate_uuid`)."""
+    return validate_uuid(value, path=path)
+
+
+def validate_type_name(value: object, *, path: str = "type") -> str:
+    """Check a job type name against ``^[a-z][a-z0-9_.:-]{0,126}$`` (no trailing newline)."""
+    if type(value) is not str or not _TYPE_NAME.fullmatch(value):
+        raise ValidationError(path, f"must match {TYPE_NAME_PATTERN}")
+    return value
+
+
+def validate_queue_name(value: object, *, path: str = "queue") -> str:
+    """Check a queue name against ``^[a-z][a-z0-9_.:-]{0,62}$`` (no trailing newline)."""
+    if type(value) is not str or not _QUEUE_NAME.fullmatch(value):
+        raise ValidationError(path, f"must match {QUEUE_NAME_PATTERN}")
+    return value
+
+
+def _int_in(value: object, path: str, low: int, high: int) -> int:
+    # bool is an int subclass, but True as a priority is a bug, not 1.
+    if type(value) is not int or not low <= value <= high:
+        raise ValidationError(path, f"must be an integer in {low}..{high}")
+    return value
+
+
+def validate_priority(value: object, *, path: str = "priority") -> int:
+    """Check a priority: an ``int`` in -100..100 (higher runs first)."""
+    return _int_in(value, path, MIN_PRIORITY, MAX_PRIORITY)
+
+
+def validate_max_attempts(value: object, *, path: str = "max_attempts") -> int:
+    """Check an attempt budget: an ``int`` in 1..1000."""
+    return _int_in(value, path, 1, MAX_MAX_ATTEMPTS)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _short_text(value: object, path: str, limit: int) -> str:
+    if type(value) is not str or not 1 <= len(value) <= limit:
+        raise ValidationError(path, f"must be a string of 1..{limit} characters")
+    if "\x00" in value or not _encodable(value):
+        raise ValidationError(path, "must not contain NUL characters or lone surrogates")
+    return value
+
+
+def validate_idempotency_key(value: object, *, path: str = "idempotency_key") -> str:
+    """Check an idempotency key: a ``str`` of 1..255 characters, no NUL or lone surrogate."""
+    return _short_text(value, path, MAX_IDEMPOTENCY_KEY_LENGTH)
+
+
+def validate_worker_id(value: object, *, path: str = "worker_id") -> str:
+    """Check a worker id: a ``str`` of 1..255 characters, no NUL or lone surrogate."""
+    return _short_text(value, path, MAX_WORKER_ID_LENGTH)
+
+
+def validate_run_at(
+    value: object, *, path: str = "run_at", now: datetime | None = None
+) -> datetime:
+    """Return when a job may run, as an aware UTC datetime.
+
+    Args:
+        value: A timezone-aware :class:`datetime` (a past time means "due now") or a
+            non-negative :class:`timedelta` delay from ``now``. Naive datetimes are
+            refused: their meaning depends on the machine's clock zone.
+        path: The field path for errors.
+        now: The clock for delays (tests); defaults to the current UTC time.
+
+    Raises:
+        ValidationError: naming ``path``.
+    """
+    try:
+        if isinstance(value, timedelta):
+            if value < timedelta(0):
+                raise ValidationError(path, "must not be a negative delay")
+            return (now or datetime.now(timezone.utc)).astimezone(timezone.utc) + value
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError(path, "is out of the supported date range") from None
+    raise ValidationError(path, "must be a timezone-aware datetime or a timedelta delay")
+
+
+# --- payloads --------------------------------------------------------------------------
+
+# check_circular is off: the walk returns fresh, depth-limited (so acyclic) containers.
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+).encode
+_HINTS = {
+    "tuple": "use a list", "set": "use a list", "frozenset": "use a list",
+    "datetime": "use an ISO 8601 string", "date": "use an ISO 8601 string",
+    "Decimal": "use a float or a string", "UUID": "use str(uuid)",
+    "bytes": "use a str (base64 for binary)", "bytearray": "use a str (base64 for binary)",
+}  # fmt: skip
+
+
+class PreparedPayload(NamedTuple):
+    """A validated, scrubbed payload, ready for the row.
+
+    Attributes:
+        value: The payload to send: a scrubbed copy, or the caller's object itself when
+            nothing needed scrubbing (it is never modified; treat it as read-only).
+        scrubbed_paths: Paths removed or redacted by the scrubber (never values).
+        size: Bytes of the compact UTF-8 JSON encoding, as checked against the limit.
+        json: That encoding (``separators=(",", ":")``, ``ensure_ascii=False``).
+    """
+
+    value: Any
+    scrubbed_paths: tuple[str, ...]
+    size: int
+    json: str
+
+
+def _type_error(path: str, value: object) -> PayloadValidationError:
+    name = type(value).__name__
+    hint = _HINTS.get(name, "JSON-native values only: dict, list, str, int, float, bool, None")
+    return PayloadValidationError(path, f"has unsupported type {name}; {hint}")
+
+
+def _depth_error(
+    root: str, node: tuple[Any, ...], key: object, child: object, limit: int
+) -> PayloadValidationError:
+    # A cycle always overflows the depth limit; report where it first closes.
+    chain: list[tuple[Any, ...]] = []
+    walker: tuple[Any, ...] | None = node
+    while walker is not None:
+        chain.append(walker)
+        walker = walker[0]
+    seen: set[int] = set()
+    for ancestor in reversed(chain):
+        if id(ancestor[2]) in seen:
+            return PayloadValidationError(render_path(root, ancestor), "is a circular reference")
+        seen.add(id(ancestor[2]))
+    if id(child) in seen:
+        return PayloadValidationError(render_path(root, node, key), "is a circular reference")
+    return PayloadValidationError(
+        render_path(root, node, key), f"is nested deeper than {limit} levels"
+    )
+
+
+class _CopyNeeded(Exception):
+    """An in-place walk met something to scrub; walk again making a copy."""
+
+
+def _walk(  # noqa: C901
+    root: Any, max_depth: int, path: str, mode: ScrubMode | None, copy: bool
+) -> tuple[Any, list[str]]:
+    """Check types, string keys and depth under ``root``; apply the secret key rules.
+
+    With ``copy`` every container is copied and scrubbed in place in the copy. Without
+    it nothing is copied or changed, and the walk raises :class:`_CopyNeeded` as soon as
+    a ``remove``/``redact`` change is due, for the caller to walk again with ``copy``.
+    ``mode`` None only validates; ``raise`` reports secret entries without changing them.
+    Returns the (copied) value and the scrubbed paths.
+    """
+    # One flat loop on purpose: this is the hot path of every dispatch, and helper calls
+    # per container or per key measurably cost (bench/dispatch_overhead.py).
+    scrub_keys = mode is not None
+    change = mode == "remove" or mode == "redact"
+    plain = PLAIN_KEYS
+    secret_key = is_secret_key
+    found: list[str] = []
+    top = root.copy() if copy else root
+    stack: list[tuple[Any, tuple[Any, ...], int, bool]] = [(top, (None, None, root), 1, False)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        dst, node, depth, in_list = pop()
+        if type(dst) is dict:
+            dropped: list[str] = []
+            for key, value in dst.items():
+                if type(key) is not str:
+                    raise PayloadValidationError(
+                        render_path(path, node),
+                        f"has a key of type {type(key).__name__}; JSON object keys are str",
+                    )
+                if scrub_keys and key not in plain and secret_key(key):
+                    if mode == "remove" or not is_marker(value):
+                        if change and not copy:
+                            raise _CopyNeeded
+                        found.append(render_path(path, node, key))
+                        if mode == "remove":
+                            dropped.append(key)
+                        elif mode == "redact":
+                            dst[key] = REDACTED
+                    continue
+                kind = type(value)
+                if kind is str or kind is int or kind is float or kind is bool or value is None:
+                    continue
+                if kind is not dict and kind is not list:
+                    raise _type_error(render_path(path, node, key), value)
+                if depth >= max_depth:
+                    raise _depth_error(path, node, key, value, max_depth)
+                child = value
+                if copy:
+                    dst[key] = child = value.copy()
+                push((child, (node, key, value), depth + 1, False))
+            for key in dropped:
+                del dst[key]
+            continue
+        if in_list and scrub_keys and is_secret_pair(dst):
+            if change and not copy:
+                raise _CopyNeeded
+            found.append(render_path(path, node, 1))
+            if change:
+                dst[1] = REDACTED
+        for index, value in enumerate(dst):
+            kind = type(value)
+            if kind is str or kind is int or kind is float or kind is bool or value is None:
+                continue
+            if kind is not dict and kind is not list:
+                raise _type_error(render_path(path, node, index), value)
+            if depth >= max_depth:
+                raise _depth_error(path, node, index, value, max_depth)
+            child = value
+            if copy:
+                dst[index] = child = value.copy()
+            push((child, (node, index, value), depth + 1, True))
+    return top, found
+
+
+def _locate(value: Any, path: str, bad: Callable[[object], bool]) -> tuple[str, str] | None:
+    """Find the first key or scalar for which ``bad`` holds: ``(path, "key"|"value")``."""
+    if not isinstance(value, (dict, list)):
+        return (path, "value") if bad(value) else None
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, (None, None, value))]
+    while stack:
+        container, node = stack.pop()
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, item in items:
+            if type(key) is str and bad(key):
+                return render_path(path, node, key), "key"
+            if isinstance(item, (dict, list)):
+                stack.append((item, (node, key, item)))
+            elif bad(item):
+                return render_path(path, node, key), "value"
+    return None
+
+
+def _bad_number(value: object) -> bool:
+    if type(value) is float:
+        return not math.isfinite(value)
+    if type(value) is int:
+        try:
+            int.__repr__(value)
+        except ValueError:  # over sys.get_int_max_str_digits()
+            return True
+    return False
+
+
+def _has_nul(value: object) -> bool:
+    return type(value) is str and "\x00" in value
+
+
+def _has_surrogate(value: object) -> bool:
+    return type(value) is str and not _encodable(value)
+
+
+def _prepare(
+    payload: object,
+    mode: ScrubMode | None,
+    max_bytes: int,
+    max_depth: int,
+    path: str,
+    require_object: bool,
+) -> PreparedPayload:
+    if payload is None and require_object:
+        payload = {}
+    kind = type(payload)
+    if kind is dict or (kind is list and not require_object):
+        if max_depth < 1:
+            raise ValidationError("max_depth", "must be at least 1")
+        # Most payloads hold no secret: check them in place and copy only when needed.
+        try:
+            value, found = _walk(payload, max_depth, path, mode, copy=False)
+        except _CopyNeeded:
+            value, found = _walk(payload, max_depth, path, mode, copy=True)
+    elif require_object:
+        raise PayloadValidationError(path, "must be a JSON object (a dict with str keys)")
+    elif kind is str or kind is int or kind is float or kind is bool or payload is None:
+        value, found = payload, []
+    else:
+        raise _type_error(path, payload)
+    if found and mode == "raise":
+        raise_secrets(found)
+    try:
+        text = _encode(value)
+    except ValueError:
+        where = _locate(value, path, _bad_number) or (path, "value")
+        raise PayloadValidationError(
+            where[0], "is NaN, Infinity or an integer too large for JSON"
+        ) from None
+    if "\\u0000" in text and (nul := _locate(value, path, _has_nul)):
+        raise PayloadValidationError(nul[0], f"{nul[1]} contains a NUL character")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        where = _locate(value, path, _has_surrogate) or (path, "value")
+        raise PayloadValidationError(
+            where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
+        ) from None
+    if mode is not None and text_may_contain_secret(text):
+        result = scrub(value, mode=mode, path=path)
+        if result.paths:
+            found.extend(result.paths)
+            value = result.value
+            text = _encode(value)
+            size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise PayloadTooLargeError(
+            path,
+            f"is {size} bytes as JSON, over the limit of {max_bytes}",
+            size=size,
+            limit=max_bytes,
+        )
+    return PreparedPayload(value, tuple(found), size, text)
+
+
+def prepare_payload(
+    payload: object,
+    *,
+    mode: ScrubMode = "remove",
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_depth: int = DEFAULT_MAX_PAYLOAD_DEPTH,
+    path: str = "payload",
+    require_object: bool = True,
+) -> PreparedPayload:
+    """Validate and scrub a payload in one pass; what a dispatch calls.
+
+    Args:
+        payload: A ``dict`` with ``str`` keys and JSON-native values (``dict``, ``list``,
+            ``str``, ``int``, ``float``, ``bool``, ``None``); ``None`` means ``{}``.
+        mode: The scrub mode: ``remove`` (default), ``redact`` or ``raise``.
+        max_bytes: Limit on the compact UTF-8 JSON size of the scrubbed payload.
+        max_depth: Limit on nesting; the payload object itself is level 1.
+        path: The name of the payload in paths (``jobs[3].payload`` in a batch).
+        require_object: ``False`` accepts any JSON value at the top (job results).
+
+    Returns:
+        The scrubbed copy, the scrubbed paths, its size and its JSON text.
+
+    Raises:
+        PayloadValidationError: a type, key, depth, NaN, NUL or surrogate problem,
+            naming the path (``payload.items[3].when``).
+        PayloadTooLargeError: over ``max_bytes``.
+        SecretInPayloadError: ``mode="raise"`` and a secret was found.
+
+    Example:
+        >>> prepare_payload({"prompt": "hi", "password": "x"}).scrubbed_paths
+        ('payload.password',)
+    """
+    check_mode(mode)
+    return _prepare(payload, mode, max_bytes, max_depth, path, require_object)
+
+
+def validate_payload(
+    payload: object,
+    *,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_depth: int = DEFAULT_MAX_PAYLOAD_DEPTH,
+    path: str = "payload",
+    require_object: bool = True,
+) -> int:
+    """Validate a payload without scrubbing it (rules of :func:`prepare_payload`).
+
+    Returns:
+        The compact UTF-8 JSON size in bytes.
+
+    Raises:
+        PayloadValidationError: (or :class:`PayloadTooLargeError`) naming the path.
+    """
+    return _prepare(payload, None, max_bytes, max_depth, path, require_object).size

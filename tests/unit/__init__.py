@@ -1,0 +1,1 @@
+"""Unit tests: no network, no database (MockTransport/respx only for exact HTTP)."""

@@ -1,0 +1,374 @@
+"""The exact HTTP of dispatch / dispatch_many, for JobsClient and AsyncJobsClient."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from supabase_jobs._errors import (
+    MassAssignmentError,
+    PayloadValidationError,
+    ScrubbedFieldRequiredError,
+    UnknownJobTypeError,
+    ValidationError,
+)
+from supabase_jobs._models import JobStatus
+
+from ._helpers import OTHER_TENANT, SERVICE_KEY, TENANT, Flavor, Recorder, job_row
+
+
+def _columns(request: httpx.Request) -> set[str]:
+    return {c.strip('"') for c in request.url.params["columns"].split(",")}
+
+
+def _common_headers(request: httpx.Request) -> None:
+    assert request.headers["apikey"] == SERVICE_KEY
+    assert request.headers["authorization"] == f"Bearer {SERVICE_KEY}"
+    assert request.headers["content-profile"] == "public"
+    assert request.headers["content-type"] == "application/json"
+
+
+async def test_dispatch_is_one_plain_insert(jobs: Flavor, recorder: Recorder) -> None:
+    job = await jobs.dispatch(TENANT, "test_job", {"test": "data", "model": "gpt-4"})
+
+    assert len(recorder.requests) == 1
+    request = recorder.last
+    assert request.method == "POST"
+    assert request.url.path == "/rest/v1/jobs"
+    assert not request.url.params
+    _common_headers(request)
+    assert request.headers["prefer"] == "return=representation"
+    # Only the seed columns: an old table without the added columns accepts this row.
+    assert recorder.body() == {
+        "tenant_id": TENANT,
+        "type": "test_job",
+        "payload": {"test": "data", "model": "gpt-4"},
+    }
+    assert job.status is JobStatus.PENDING
+    assert str(job.tenant_id) == TENANT
+    assert job.payload == {"test": "data", "model": "gpt-4"}
+
+
+async def test_dispatch_sends_explicit_options_and_canonical_tenant(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    await jobs.dispatch(
+        uuid.UUID(TENANT.upper()),
+        "ai_generation",
+        None,
+        run_at=when,
+        priority=0,
+        queue="default",
+        max_attempts=3,
+    )
+    assert recorder.body() == {
+        "tenant_id": TENANT,
+        "type": "ai_generation",
+        "payload": {},
+        "run_at": "2030-01-02T01:04:05+00:00",
+        "priority": 0,
+        "queue": "default",
+        "max_attempts": 3,
+    }
+
+
+async def test_dispatch_delay_becomes_an_absolute_run_at(jobs: Flavor, recorder: Recorder) -> None:
+    before = datetime.now(timezone.utc)
+    await jobs.dispatch(TENANT, "test_job", run_at=timedelta(minutes=5))
+    run_at = datetime.fromisoformat(recorder.body()["run_at"])
+    assert before + timedelta(minutes=5) <= run_at
+    assert run_at.utcoffset() == timedelta(0)
+
+
+async def test_type_defaults_apply_and_call_wins(jobs: Flavor, recorder: Recorder) -> None:
+    jobs.client.registry.register("send_email", queue="mail", priority=0, max_attempts=9)
+    await jobs.dispatch(TENANT, "send_email", {"to": "a@example.com"})
+    # priority 0 equals the database default and came from the type: not sent.
+    assert recorder.body() == {
+        "tenant_id": TENANT,
+        "type": "send_email",
+        "payload": {"to": "a@example.com"},
+        "queue": "mail",
+        "max_attempts": 9,
+    }
+    await jobs.dispatch(TENANT, "send_email", {}, queue="urgent", max_attempts=2)
+    assert recorder.body()["queue"] == "urgent"
+    assert recorder.body()["max_attempts"] == 2
+
+
+async def test_idempotent_dispatch_is_one_upsert_on_the_happy_path(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert len(recorder.requests) == 1
+    request = recorder.last
+    assert request.method == "POST"
+    assert request.url.path == "/rest/v1/jobs"
+    assert request.url.params["on_conflict"] == "tenant_id,idempotency_key"
+    assert request.headers["prefer"] == (
+        "return=representation,resolution=ignore-duplicates,missing=default"
+    )
+    assert recorder.body() == {
+        "tenant_id": TENANT,
+        "type": "test_job",
+        "payload": {"n": 1},
+        "idempotency_key": "order-42",
+    }
+    assert job.idempotency_key == "order-42"
+
+
+async def test_idempotent_duplicate_returns_the_existing_job(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    existing = job_row(idempotency_key="order-42", payload={"n": 0})
+    recorder.queue(httpx.Response(201, json=[]), httpx.Response(200, json=[existing]))
+
+    job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+
+    assert len(recorder.requests) == 2
+    read = recorder.requests[1]
+    assert read.method == "GET"
+    assert read.url.path == "/rest/v1/jobs"
+    assert dict(read.url.params) == {
+        "select": "*",
+        "tenant_id": f"eq.{TENANT}",
+        "idempotency_key": "eq.order-42",
+    }
+    assert str(job.id) == existing["id"]
+    assert job.payload == {"n": 0}
+
+
+async def test_dispatch_many_is_one_bulk_insert_in_input_order(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    def reversed_echo(request: httpx.Request) -> httpx.Response:
+        rows = json.loads(request.content)
+        return httpx.Response(201, json=[job_row(**row) for row in reversed(rows)])
+
+    recorder.queue(reversed_echo)
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "payload": {"i": 0}},
+        {"tenant_id": OTHER_TENANT, "type": "ai_generation", "payload": {"i": 1}, "priority": 5},
+        {"tenant_id": TENANT, "type": "test_job", "payload": {"i": 2}, "queue": "bulk"},
+    ]
+    result = await jobs.dispatch_many(items)
+
+    assert len(recorder.requests) == 1
+    request = recorder.last
+    assert request.method == "POST"
+    assert request.url.path == "/rest/v1/jobs"
+    _common_headers(request)
+    assert request.headers["prefer"] == "return=representation,missing=default"
+    assert "on_conflict" not in request.url.params
+    assert _columns(request) == {"id", "tenant_id", "type", "payload", "priority", "queue"}
+    body = recorder.body()
+    assert [row["payload"] for row in body] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert body[1]["priority"] == 5 and "priority" not in body[0]
+    assert len({row["id"] for row in body}) == 3
+    assert [job.payload["i"] for job in result] == [0, 1, 2]
+    assert [str(job.id) for job in result] == [row["id"] for row in body]
+
+
+async def test_dispatch_many_with_keys_fetches_duplicates_once(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    existing = job_row(idempotency_key="k-old", payload={"old": True})
+
+    def insert_all_but_old(request: httpx.Request) -> httpx.Response:
+        rows = [r for r in json.loads(request.content) if r.get("idempotency_key") != "k-old"]
+        return httpx.Response(201, json=[job_row(**row) for row in rows])
+
+    recorder.queue(insert_all_but_old, httpx.Response(200, json=[existing]))
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k-old"},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k-new"},
+        {"tenant_id": TENANT, "type": "test_job"},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k-new"},
+    ]
+    result = await jobs.dispatch_many(items)
+
+    assert len(recorder.requests) == 2
+    upsert = recorder.requests[0]
+    assert upsert.url.params["on_conflict"] == "tenant_id,idempotency_key"
+    assert upsert.headers["prefer"] == (
+        "return=representation,resolution=ignore-duplicates,missing=default"
+    )
+    sent = recorder.body(0)
+    assert [row.get("idempotency_key") for row in sent] == ["k-old", "k-new", None]
+    read = recorder.requests[1]
+    assert read.method == "GET"
+    assert read.url.params["tenant_id"] == f"eq.{TENANT}"
+    assert read.url.params["idempotency_key"] == "eq.k-old"
+    assert result[0].payload == {"old": True}
+    assert result[1].id == result[3].id
+    assert len({result[1].id, result[2].id, result[0].id}) == 3
+
+
+async def test_dispatch_many_of_nothing_sends_nothing(jobs: Flavor, recorder: Recorder) -> None:
+    assert await jobs.dispatch_many([]) == []
+    assert recorder.requests == []
+
+
+class Invoice(BaseModel):
+    amount: int
+    api_key: str
+
+
+INVALID_DISPATCHES = [
+    ({"tenant_id": "not-a-uuid"}, ValidationError, "tenant_id"),
+    ({"tenant_id": "00000000-0000-0000-0000-000000000000"}, ValidationError, "tenant_id"),
+    ({"tenant_id": f"{{{TENANT}}}"}, ValidationError, "tenant_id"),
+    ({"tenant_id": TENANT.replace("-", "")}, ValidationError, "tenant_id"),
+    ({"tenant_id": None}, ValidationError, "tenant_id"),
+    ({"type": "nope"}, UnknownJobTypeError, "type"),
+    ({"type": "Bad Type"}, UnknownJobTypeError, "type"),
+    ({"payload": ["not", "a", "dict"]}, ValidationError, "payload"),
+    ({"payload": {"x": float("nan")}}, ValidationError, "payload.x"),
+    ({"payload": {"when": datetime.now(timezone.utc)}}, ValidationError, "payload.when"),
+    ({"priority": 101}, ValidationError, "priority"),
+    ({"priority": True}, ValidationError, "priority"),
+    ({"queue": "Not A Queue"}, ValidationError, "queue"),
+    ({"max_attempts": 0}, ValidationError, "max_attempts"),
+    ({"run_at": datetime(2030, 1, 1)}, ValidationError, "run_at"),
+    ({"run_at": timedelta(seconds=-1)}, ValidationError, "run_at"),
+    ({"run_at": "tomorrow"}, ValidationError, "run_at"),
+    ({"idempotency_key": ""}, ValidationError, "idempotency_key"),
+    ({"idempotency_key": "x" * 256}, ValidationError, "idempotency_key"),
+]
+
+
+@pytest.mark.parametrize(("change", "error", "path"), INVALID_DISPATCHES)
+async def test_invalid_dispatch_raises_typed_error_and_sends_nothing(
+    jobs: Flavor, recorder: Recorder, change: Any, error: Any, path: Any
+) -> None:
+    args = {"tenant_id": TENANT, "type": "test_job", "payload": {"ok": 1}, **change}
+    with pytest.raises(error) as info:
+        await jobs.dispatch(args.pop("tenant_id"), args.pop("type"), args.pop("payload"), **args)
+    assert info.value.path == path
+    assert recorder.requests == []
+
+
+INVALID_BATCHES = [
+    (
+        [{"tenant_id": TENANT, "type": "test_job", "status": "completed"}],
+        MassAssignmentError,
+        "jobs[0].status",
+    ),
+    (
+        [{"tenant_id": TENANT, "type": "test_job", "attempts": 0}],
+        MassAssignmentError,
+        "jobs[0].attempts",
+    ),
+    (
+        [{"tenant_id": TENANT, "type": "test_job", "worker_id": "w"}],
+        MassAssignmentError,
+        "jobs[0].worker_id",
+    ),
+    (
+        [{"tenant_id": TENANT, "type": "test_job", "created_at": "2020-01-01"}],
+        MassAssignmentError,
+        "jobs[0].created_at",
+    ),
+    (
+        [{"tenant_id": TENANT, "type": "test_job", "colour": "red"}],
+        ValidationError,
+        "jobs[0].colour",
+    ),
+    (
+        [{"tenant_id": TENANT, "type": "test_job"}, {"type": "test_job"}],
+        ValidationError,
+        "jobs[1].tenant_id",
+    ),
+    ([{"tenant_id": TENANT, "type": "test_job"}, "job"], ValidationError, "jobs[1]"),
+    (
+        [
+            {"tenant_id": TENANT, "type": "test_job"},
+            {"tenant_id": TENANT, "type": "test_job", "payload": {"items": [1, {"b": b"x"}]}},
+        ],
+        ValidationError,
+        "jobs[1].payload.items[1].b",
+    ),
+    ({"tenant_id": TENANT, "type": "test_job"}, ValidationError, "jobs"),
+]
+
+
+@pytest.mark.parametrize(("items", "error", "path"), INVALID_BATCHES)
+async def test_invalid_batch_raises_typed_error_and_sends_nothing(
+    jobs: Flavor, recorder: Recorder, items: Any, error: Any, path: Any
+) -> None:
+    with pytest.raises(error) as info:
+        await jobs.dispatch_many(items)
+    assert info.value.path == path
+    assert recorder.requests == []
+
+
+async def test_scrubbed_payload_is_sent_and_logged_without_values(
+    jobs: Flavor, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = {
+        "prompt": "hello",
+        "max_tokens": 512,
+        "password": "hunter2-very-secret",
+        "nested": {"api_key": "key-123456789-secret"},
+    }
+    caplog.set_level(logging.DEBUG)
+    job = await jobs.dispatch(TENANT, "test_job", payload)
+
+    assert recorder.body()["payload"] == {"prompt": "hello", "max_tokens": 512, "nested": {}}
+    assert payload["password"] == "hunter2-very-secret"  # the caller's dict is untouched
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "payload.password" in warnings[0].getMessage()
+    assert "payload.nested.api_key" in warnings[0].getMessage()
+    infos = [r for r in caplog.records if getattr(r, "action", None) == "dispatch"]
+    assert len(infos) == 1
+    assert infos[0].levelno == logging.INFO
+    assert infos[0].__dict__["job_id"] == str(job.id)
+    assert infos[0].__dict__["type"] == "test_job"
+    assert infos[0].__dict__["tenant_id"] == TENANT
+    text = caplog.text + "".join(repr(r.__dict__) for r in caplog.records)
+    for secret in ("hunter2-very-secret", "key-123456789-secret", SERVICE_KEY[6:]):
+        assert secret not in text
+
+
+async def test_batch_logs_one_info_with_count(
+    jobs: Flavor, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="supabase_jobs")
+    await jobs.dispatch_many([{"tenant_id": TENANT, "type": "test_job"}] * 3)
+    infos = [r for r in caplog.records if r.name == "supabase_jobs" and r.levelno == logging.INFO]
+    assert len(infos) == 1
+    assert infos[0].__dict__["count"] == 3
+
+
+async def test_scrubbing_a_required_model_field_is_a_typed_error(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    jobs.client.registry.register("invoice", Invoice)
+    with pytest.raises(ScrubbedFieldRequiredError) as info:
+        await jobs.dispatch(TENANT, "invoice", {"amount": 3, "api_key": "abc"})
+    assert info.value.path == "payload.api_key"
+    assert recorder.requests == []
+
+
+async def test_payload_model_errors_are_kept(jobs: Flavor, recorder: Recorder) -> None:
+    @jobs.client.registry.register("resize")
+    class Resize(BaseModel):
+        width: int
+
+    with pytest.raises(PayloadValidationError) as info:
+        await jobs.dispatch(TENANT, "resize", {"width": "wide"})
+    assert info.value.path == "payload.width"
+    assert info.value.errors[0]["type"] == "int_parsing"
+    assert "wide" not in str(info.value)
+    assert recorder.requests == []
+    await jobs.dispatch(TENANT, "resize", Resize(width=3))
+    assert recorder.body()["payload"] == {"width": 3}

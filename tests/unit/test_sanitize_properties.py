@@ -1,0 +1,135 @@
+"""Properties of the scrubber over generated JSON: no mutation, idempotence, no secret left."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supabase_jobs._sanitize import (
+    REDACTED,
+    is_secret_key,
+    looks_like_secret,
+    scrub,
+    text_may_contain_secret,
+)
+from supabase_jobs._validate import prepare_payload
+
+from .test_sanitize import PLAIN_KEYS_CORPUS, PLAIN_VALUES, SECRET_KEYS, SECRET_VALUES
+
+
+def json_strategy(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    """JSON-like values whose keys and strings mix the corpus with generated ``text``."""
+    keys = st.one_of(st.sampled_from(SECRET_KEYS + PLAIN_KEYS_CORPUS), text)
+    strings = st.one_of(st.sampled_from(SECRET_VALUES + PLAIN_VALUES), text)
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        strings,
+    )
+    return st.recursive(
+        scalars,
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(keys, children, max_size=4),
+            st.lists(st.tuples(keys, children).map(list), max_size=3),  # header-style pairs
+        ),
+        max_leaves=24,
+    )
+
+
+json_values = json_strategy(st.text(max_size=16))
+# prepare_payload refuses NULs and lone surrogates (tested elsewhere); keep them out here.
+wire_text = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=16
+)
+payloads = st.dictionaries(
+    st.one_of(st.sampled_from(SECRET_KEYS + PLAIN_KEYS_CORPUS), wire_text),
+    json_strategy(wire_text),
+    max_size=5,
+)
+modes = st.sampled_from(["remove", "redact"])
+fast = settings(deadline=None, max_examples=150)
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every key and string value in ``value``."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def assert_clean(value: Any, mode: str) -> None:
+    """No secret key (or only redacted ones) and no secret-looking string remain."""
+    stack = [(value, False)]
+    while stack:
+        item, in_list = stack.pop()
+        if isinstance(item, str):
+            assert item == REDACTED or not looks_like_secret(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                assert not looks_like_secret(key)
+                if is_secret_key(key):
+                    assert mode == "redact"
+                    assert child == REDACTED
+                stack.append((child, False))
+        elif isinstance(item, list):
+            if in_list and len(item) == 2 and isinstance(item[0], str) and " " not in item[0]:
+                assert not is_secret_key(item[0]) or len(item[0]) > 64 or item[1] == REDACTED
+            stack.extend((child, True) for child in item)
+
+
+@fast
+@given(json_values, modes)
+def test_scrub_never_mutates_its_input(value: Any, mode: str) -> None:
+    before = copy.deepcopy(value)
+    scrub(value, mode=mode)  # type: ignore[arg-type]
+    assert value == before
+
+
+@fast
+@given(json_values, modes)
+def test_scrub_is_idempotent(value: Any, mode: str) -> None:
+    once = scrub(value, mode=mode)  # type: ignore[arg-type]
+    assert scrub(once.value, mode=mode) == (once.value, ())  # type: ignore[arg-type]
+
+
+@fast
+@given(json_values, modes)
+def test_output_has_no_secret_key_or_value(value: Any, mode: str) -> None:
+    assert_clean(scrub(value, mode=mode).value, mode)  # type: ignore[arg-type]
+
+
+@fast
+@given(payloads, modes)
+def test_prepare_payload_matches_scrub(payload: dict[str, Any], mode: str) -> None:
+    before = copy.deepcopy(payload)
+    prepared = prepare_payload(payload, mode=mode, max_bytes=1 << 20)  # type: ignore[arg-type]
+    expected = scrub(payload, mode=mode)  # type: ignore[arg-type]
+    assert payload == before
+    assert prepared.value == expected.value
+    assert sorted(prepared.scrubbed_paths) == sorted(expected.paths)
+    assert json.loads(prepared.json) == prepared.value
+    assert_clean(prepared.value, mode)
+
+
+@fast
+@given(json_values)
+def test_json_hint_never_misses_a_secret(value: Any) -> None:
+    if any(looks_like_secret(text) for text in strings_in(value)):
+        assert text_may_contain_secret(json.dumps(value, ensure_ascii=False))
+        assert text_may_contain_secret(json.dumps(value))
