@@ -4,6 +4,7 @@ Reads ``SUPABASE_URL`` and ``SUPABASE_SERVICE_ROLE_KEY`` (or ``SUPABASE_SECRET_K
 from the environment or ``.env``; the project must have the supabase-jobs migrations.
 
     python examples/dispatch_job.py [--env-file .env] [--tenant-id UUID]
+    python examples/dispatch_job.py --local      # against a throwaway local stack
 
 Exit codes: 0 all checks passed, 1 a check or a request failed, 2 no project configured.
 """
@@ -17,9 +18,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from supabase_jobs._errors import ConfigurationError, JobsError
-from supabase_jobs._models import Job, JobStatus
-from supabase_jobs._sync._client import JobsClient
+from supabase_jobs import ConfigurationError, Job, JobsClient, JobsError, JobStatus
 
 NOT_CONFIGURED = 2
 
@@ -85,7 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="dotenv file")
     parser.add_argument("--tenant-id", default=str(uuid.uuid4()), help="tenant (default: new)")
+    parser.add_argument(
+        "--local", action="store_true", help="start the local stack instead of using a project"
+    )
     args = parser.parse_args(argv)
+    if args.local:
+        from supabase_jobs.local import LocalStack
+
+        print("Starting the local stack (PostgreSQL + PostgREST-compatible gateway)...")
+        with LocalStack() as stack:
+            jobs = JobsClient.from_env(
+                env_file=None, url=stack.url, service_role_key=stack.service_role_key
+            )
+            return _run_with(jobs, args.tenant_id)
     try:
         jobs = JobsClient.from_env(env_file=args.env_file)
     except ConfigurationError as exc:
@@ -93,14 +104,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             "Set SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY in the environment or in "
             f"{args.env_file} (see .env.example), then run the migrations "
-            "(`supabase-jobs migrations export` + `supabase db push`).",
+            "(`supabase-jobs migrations export` + `supabase db push`), "
+            "or run it with --local.",
             file=sys.stderr,
         )
         return NOT_CONFIGURED
-    print(f"Dispatching as tenant {args.tenant_id}")
+    return _run_with(jobs, args.tenant_id)
+
+
+def _run_with(jobs: JobsClient, tenant_id: str) -> int:
+    print(f"Dispatching as tenant {tenant_id}")
     try:
         with jobs:
-            passed = run(jobs, args.tenant_id)
+            passed = run(jobs, tenant_id)
     except JobsError as exc:
         print(f"\nFAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

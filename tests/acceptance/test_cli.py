@@ -1,0 +1,167 @@
+"""The ``supabase-jobs`` command line, run as users run it: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+
+from supabase_jobs import sql
+from supabase_jobs.local._postgres import PostgresServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supabase_jobs", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_no_command_prints_usage_and_exits_2() -> None:
+    result = cli()
+    assert result.returncode == 2
+    assert "migrations" in result.stderr
+
+
+def test_migrations_print_emits_every_migration_in_order() -> None:
+    result = cli("migrations", "print")
+    assert result.returncode == 0, result.stderr
+    headers = re.findall(r"^-- supabase-jobs migration (\d{4}): (\S+)$", result.stdout, re.M)
+    assert [(int(v), n) for v, n in headers] == [(m.version, m.name) for m in sql.migrations()]
+    for migration in sql.migrations():
+        assert migration.sql.strip() in result.stdout
+
+
+def test_migrations_export_writes_timestamped_files_once(tmp_path: Path) -> None:
+    target = tmp_path / "supabase" / "migrations"
+    first = cli("migrations", "export", "--to", str(target))
+    assert first.returncode == 0, first.stderr
+    files = sorted(p.name for p in target.iterdir())
+    assert len(files) == len(sql.migrations())
+    assert all(re.fullmatch(r"\d{14}_supabase_jobs_\d{4}_[a-z0-9_]+\.sql", f) for f in files)
+    # `supabase db push` applies files in name order: it must be the migrations' order.
+    versions = [int(f.split("_")[3]) for f in files]
+    assert versions == sorted(versions)
+    contents = [(target / f).read_text(encoding="utf-8") for f in files]
+    assert contents == [m.sql for m in sql.migrations()]
+
+    again = cli("migrations", "export", "--to", str(target))
+    assert again.returncode == 0, again.stderr
+    assert "already up to date" in again.stdout
+    assert sorted(p.name for p in target.iterdir()) == files
+
+
+@pytest.mark.integration
+def test_migrations_apply_is_idempotent(tmp_path: Path) -> None:
+    with PostgresServer(tmp_path / "pg") as pg:
+        dsn = pg.create_database("cli_apply")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            sql.apply_shim(conn)  # roles that the grants name exist on Supabase already
+        first = cli("migrations", "apply", "--db-url", dsn)
+        assert first.returncode == 0, first.stderr
+        assert f"applied {len(sql.migrations())} migration(s)" in first.stdout
+        again = cli("migrations", "apply", "--db-url", dsn)
+        assert again.returncode == 0, again.stderr
+        assert "applied 0 migration(s)" in again.stdout
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute(
+                "select to_regprocedure('public.sj_claim_v1(text,integer,integer,text[],text[])')"
+            ).fetchone()
+            assert row is not None and row[0] is not None
+
+
+def test_migrations_apply_bad_url_names_no_secret() -> None:
+    result = cli("migrations", "apply", "--db-url", "postgresql://u:hunter2secret@127.0.0.1:9/x")
+    assert result.returncode == 1
+    assert "hunter2secret" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_dispatch_without_configuration_fails_cleanly() -> None:
+    result = cli("dispatch", "1521f0ae-4db7-4110-a993-c494535d9b00", "test_job", "{}")
+    assert result.returncode == 1
+    assert "SUPABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.mark.integration
+def test_local_start_prints_env_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env.local"
+    with subprocess.Popen(
+        [sys.executable, "-m", "supabase_jobs", "local", "start", "--env-file", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as proc:
+        values = _read_env_then_interrupt(proc, env_file)
+    db = urlsplit(values["DATABASE_URL"])
+    gateway = urlsplit(values["SUPABASE_URL"])
+    assert db.hostname is not None and db.port is not None
+    assert gateway.hostname is not None and gateway.port is not None
+    assert not _port_open(db.hostname, db.port), "PostgreSQL left running"
+    assert not _port_open(gateway.hostname, gateway.port), "gateway left running"
+
+
+def _read_env_then_interrupt(proc: subprocess.Popen[str], env_file: Path) -> dict[str, str]:
+    try:
+        assert proc.stdout is not None
+        values: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while len(values) < 5 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "=" in line and not line.startswith("#"):
+                name, _, value = line.strip().partition("=")
+                values[name] = value
+        assert set(values) == {
+            "SUPABASE_URL",
+            "SUPABASE_ANON_KEY",
+            "SUPABASE_SERVICE_ROLE_KEY",
+            "SUPABASE_JWT_SECRET",
+            "DATABASE_URL",
+        }
+        key = values["SUPABASE_SERVICE_ROLE_KEY"]
+        response = httpx.get(
+            f"{values['SUPABASE_URL']}/rest/v1/jobs?select=id",
+            headers={"apikey": key, "Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 200
+        assert response.json() == []
+        deadline = time.monotonic() + 10
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        written = dict(
+            line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines()
+        )
+        assert written == values
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return values
