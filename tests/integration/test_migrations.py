@@ -13,6 +13,8 @@ from supabase_jobs import _constants as C
 from supabase_jobs import sql
 from supabase_jobs.local._postgres import PostgresServer
 
+from .conftest import Database
+
 pytestmark = pytest.mark.integration
 
 CATALOG_QUERIES = {
@@ -154,8 +156,6 @@ def test_check_constraints_repeat_the_sdk_limits(
     snapshot_catalog: dict[str, list[dict[str, Any]]],
 ) -> None:
     defs = {c["conname"]: c["def"] for c in snapshot_catalog["constraints"]}
-    assert C.TYPE_NAME_PATTERN in defs["jobs_type_check"]
-    assert C.QUEUE_NAME_PATTERN in defs["jobs_queue_check"]
     assert str(C.HARD_MAX_PAYLOAD_BYTES) in defs["jobs_payload_check"]
     assert f">= '{C.MIN_PRIORITY}'::integer" in defs["jobs_priority_check"]
     assert f"<= {C.MAX_PRIORITY}" in defs["jobs_priority_check"]
@@ -166,3 +166,57 @@ def test_check_constraints_repeat_the_sdk_limits(
     assert columns["queue"]["default"] == f"'{C.DEFAULT_QUEUE}'::text"
     assert columns["max_attempts"]["default"] == str(C.DEFAULT_MAX_ATTEMPTS)
     assert columns["priority"]["default"] == str(C.DEFAULT_PRIORITY)
+
+
+NAME_SAMPLES = [
+    "",
+    "a",
+    "z",
+    "A",
+    "1a",
+    "_a",
+    "a_b.c:d-e",
+    "a b",
+    "a\n",
+    "a\nb",
+    "ab$",
+    "é",
+    "aé",
+    "a/b",
+    "a" * 62,
+    "a" * 63,
+    "a" * 64,
+    "a" * 126,
+    "a" * 127,
+    "a" * 128,
+    "b" + "9" * 126,
+    "b" + "9" * 127,
+]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "column", "pattern"),
+    [
+        ("jobs_type_check", "type", C.TYPE_NAME_PATTERN),
+        ("jobs_queue_check", "queue", C.QUEUE_NAME_PATTERN),
+    ],
+)
+def test_name_checks_accept_exactly_the_sdk_patterns(
+    db: Database, constraint: str, column: str, pattern: str
+) -> None:
+    """The CHECKs avoid the slow bounded regex but must accept the same strings as the SDK's."""
+    with psycopg.connect(db.dsn()) as conn:
+        expr = conn.execute(
+            "select pg_get_expr(conbin, conrelid) from pg_constraint"
+            " where conrelid = 'public.jobs'::regclass and conname = %s",
+            [constraint],
+        ).fetchone()
+        assert expr is not None
+        # The CHECK expression runs over a derived table whose one column has the checked name.
+        query = (
+            f"select {column}, coalesce(({expr[0]}), false), {column} ~ %s"
+            f" from unnest(%s::text[]) as t({column})"
+        )
+        for sample, check, expected in conn.execute(query.encode(), [pattern, NAME_SAMPLES]):
+            assert check == expected, sample
+    assert sum(bool(re.fullmatch(pattern, s)) for s in NAME_SAMPLES) >= 5

@@ -125,7 +125,9 @@ def test_schema_audit(db: Database) -> None:
     assert len(functions) == len(CALLS)
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
-        assert fn["proconfig"] == ['search_path=""'], fn["sig"]
+        # search_path pinned; the only other setting allowed is a planner hint.
+        assert fn["proconfig"][0] == 'search_path=""', fn["sig"]
+        assert set(fn["proconfig"][1:]) <= {"plan_cache_mode=force_generic_plan"}, fn["sig"]
         assert (fn["anon"], fn["authenticated"], fn["public"]) == (False, False, False), fn["sig"]
         assert fn["service"] is True, fn["sig"]
     grants = db.admin.execute(

@@ -33,10 +33,16 @@ alter table public.jobs
   drop constraint if exists jobs_status_check,
   add constraint jobs_status_check
     check (status in ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+  -- type ~ '^[a-z][a-z0-9_.:-]{0,126}$' and queue ~ '^[a-z][a-z0-9_.:-]{0,62}$', written as a
+  -- length test plus an unbounded pattern: the same strings pass, but PostgreSQL's regex engine
+  -- unrolls a {0,126} bound into a large automaton that cost ~4 us per row on EVERY update
+  -- (a CHECK runs on each new row version), about a fifth of a claim's or complete's row cost.
   drop constraint if exists jobs_type_check,
-  add constraint jobs_type_check check (type ~ '^[a-z][a-z0-9_.:-]{0,126}$'),
+  add constraint jobs_type_check
+    check (char_length(type) <= 127 and type ~ '^[a-z][a-z0-9_.:-]*$'),
   drop constraint if exists jobs_queue_check,
-  add constraint jobs_queue_check check (queue ~ '^[a-z][a-z0-9_.:-]{0,62}$'),
+  add constraint jobs_queue_check
+    check (char_length(queue) <= 63 and queue ~ '^[a-z][a-z0-9_.:-]*$'),
   drop constraint if exists jobs_payload_check,
   add constraint jobs_payload_check
     check (jsonb_typeof(payload) = 'object' and octet_length(payload::text) <= 1048576),

@@ -1,0 +1,224 @@
+"""Lifecycle throughput: process N no-op jobs with our SQL, PGQueuer and Procrastinate.
+
+All three run against one throwaway PostgreSQL cluster (a fresh database per system and
+round), interleaved for ``--runs`` rounds, with the jobs already enqueued; only processing
+is timed. Medians and ranges are printed.
+
+- supabase_jobs: ``sj_claim_v1`` (limit 100) then ``sj_complete_many_v1``, each as its own
+  transaction on an ``authenticator`` connection with PostgREST's ``set_config`` block,
+  i.e. the work PostgREST does for two rpc calls (minus HTTP). The four statements of a call
+  are pipelined and prepared, as PostgREST sends them; extra lines show the same without
+  pipelining and with two workers (the headline ratio is one worker each).
+- PGQueuer: ``QueueManager.run(mode=drain, batch_size=100)`` over asyncpg (one connection;
+  its dequeue and buffered acks overlap).
+- Procrastinate: ``run_worker_async(wait=False, concurrency=10, delete_jobs="successful")``
+  over ``PsycopgConnector``.
+
+Run: ``.venv/bin/python bench/lifecycle_throughput.py [-n 5000] [--runs 3] [--durable]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from supabase_jobs.local._postgres import PostgresServer, bootstrap_database
+
+SET_CONFIG = (
+    "select set_config('search_path', '\"public\", \"extensions\"', true),"
+    " set_config('role', 'service_role', true),"
+    " set_config('request.jwt.claims', '{\"role\":\"service_role\"}', true),"
+    " set_config('request.method', 'POST', true), set_config('request.path', %s, true),"
+    " set_config('request.headers', %s, true), set_config('request.cookies', '{}', true)"
+)
+HEADERS = json.dumps({"prefer": "return=representation", "user-agent": "bench"})
+
+
+CLAIM = "select id, lease_id from public.sj_claim_v1(p_worker_id := %s, p_limit := %s)"
+COMPLETE = "select id from public.sj_complete_many_v1(p_items := %s)"
+
+
+def _rpc(
+    conn: psycopg.Connection[Any], path: str, query: str, params: list[Any], pipe: bool
+) -> list[Any]:
+    """One PostgREST rpc: BEGIN, the set_config block, the function call, COMMIT.
+
+    With ``pipe`` the four statements go out in one network round trip, as PostgREST sends
+    them over its pool connection; statements are prepared, as PostgREST prepares them.
+    """
+    if not pipe:
+        with conn.transaction():
+            conn.execute(SET_CONFIG, [path, HEADERS])
+            return conn.execute(query, params).fetchall()
+    with conn.pipeline(), conn.transaction():
+        conn.execute(SET_CONFIG, [path, HEADERS], prepare=True)
+        cur = conn.execute(query, params, prepare=True)
+    return cur.fetchall()
+
+
+def _work(dsn: str, batch: int, pipe: bool, start: threading.Barrier | None = None) -> int:
+    done = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if start is not None:
+            start.wait()
+        while jobs := _rpc(conn, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], pipe):
+            items = [{"id": str(i), "lease_id": str(lease), "result": None} for i, lease in jobs]
+            done += len(_rpc(conn, "/rpc/sj_complete_many_v1", COMPLETE, [Jsonb(items)], pipe))
+    return done
+
+
+def bench_ours(
+    server: PostgresServer, n: int, batch: int, *, name: str, workers: int = 1, pipe: bool = True
+) -> float:
+    server.create_database(name)
+    bootstrap_database(server.dsn(dbname=name))
+    with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
+        admin.execute(
+            "insert into public.jobs (tenant_id, type) select gen_random_uuid(), 'test_job'"
+            " from generate_series(1, %s)",
+            [n],
+        )
+        admin.execute("vacuum analyze public.jobs")
+    dsn = server.dsn("authenticator", name)
+    if workers == 1:
+        started = time.perf_counter()
+        done = _work(dsn, batch, pipe)
+    else:
+        barrier = threading.Barrier(workers + 1)
+        with ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(_work, dsn, batch, pipe, barrier) for _ in range(workers)]
+            barrier.wait()
+            started = time.perf_counter()
+            done = sum(f.result() for f in futures)
+    elapsed = time.perf_counter() - started
+    assert done == n, (done, n)
+    return n / elapsed
+
+
+async def bench_pgqueuer(server: PostgresServer, n: int, batch: int, *, name: str) -> float:
+    import asyncpg
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.qm import QueueManager
+    from pgqueuer.queries import Queries
+    from pgqueuer.types import QueueExecutionMode
+
+    server.create_database(name)
+    conn = await asyncpg.connect(server.dsn(dbname=name))
+    try:
+        driver = AsyncpgDriver(conn)
+        queries = Queries(driver)
+        await queries.install()
+        await queries.enqueue(["noop"] * n, [None] * n, [0] * n)
+        qm = QueueManager(queries)
+        seen = 0
+
+        @qm.entrypoint("noop")
+        async def noop(job: Any) -> None:
+            nonlocal seen
+            seen += 1
+
+        started = time.perf_counter()
+        await qm.run(
+            dequeue_timeout=timedelta(seconds=0.5),
+            batch_size=batch,
+            mode=QueueExecutionMode.drain,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.close()
+    assert seen == n, (seen, n)
+    return n / elapsed
+
+
+async def bench_procrastinate(server: PostgresServer, n: int, *, name: str) -> float:
+    import procrastinate
+
+    server.create_database(name)
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=server.dsn(dbname=name))
+    )
+    seen = 0
+
+    @app.task(name="noop")
+    async def noop() -> None:
+        nonlocal seen
+        seen += 1
+
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+        await noop.batch_defer_async(*({} for _ in range(n)))
+        started = time.perf_counter()
+        await app.run_worker_async(wait=False, concurrency=10, delete_jobs="successful")
+        elapsed = time.perf_counter() - started
+    assert seen == n, (seen, n)
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="jobs per library (default 5000)")
+    parser.add_argument("--batch", type=int, default=100, help="claim / dequeue batch size")
+    parser.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--durable", action="store_true", help="keep fsync on (stock settings)")
+    parser.add_argument("--skip-procrastinate", action="store_true", help="it is slow")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(logging.ERROR)
+    logging.getLogger("pgqueuer").setLevel(logging.ERROR)
+
+    n, batch = args.n, args.batch
+    ours = f"supabase_jobs claim({batch}) + complete_many"
+    ours_rt = "supabase_jobs, 4 round trips per rpc (no pipeline)"
+    ours_2w = f"supabase_jobs, 2 workers x claim({batch}) + complete_many"
+    pgq = f"PGQueuer drain batch_size={batch}"
+    proc = "Procrastinate run_worker_async concurrency=10"
+    results: dict[str, list[float]] = {}
+    with PostgresServer(fast=not args.durable) as server:
+        settings = "durable" if args.durable else "fsync off"
+        print(f"PostgreSQL cluster on port {server.port} ({settings}); N={n}; runs={args.runs}")
+        for run in range(args.runs):
+            # Interleaved, so background load on the machine hits every system alike.
+            rates = {
+                ours: bench_ours(server, n, batch, name=f"bench_sj_{run}"),
+                pgq: asyncio.run(bench_pgqueuer(server, n, batch, name=f"bench_pgq_{run}")),
+                ours_rt: bench_ours(server, n, batch, name=f"bench_sjrt_{run}", pipe=False),
+                ours_2w: bench_ours(server, n, batch, name=f"bench_sj2_{run}", workers=2),
+            }
+            if not args.skip_procrastinate:
+                rates[proc] = asyncio.run(bench_procrastinate(server, n, name=f"bench_proc_{run}"))
+            for name, rate in rates.items():
+                results.setdefault(name, []).append(rate)
+    width = max(len(name) for name in results)
+    median = {name: statistics.median(runs) for name, runs in results.items()}
+    for name, runs in results.items():
+        print(
+            f"{name:<{width}}  {median[name]:>9,.0f} jobs/s"
+            f"  (range {min(runs):,.0f}-{max(runs):,.0f})"
+        )
+
+    def ratio(a: str, b: str) -> str:
+        each = sorted(x / y for x, y in zip(results[a], results[b], strict=True))
+        return f"{median[a] / median[b]:.2f}x (per run {each[0]:.2f}-{each[-1]:.2f}x)"
+
+    # Headline: one worker each way, like for like (PGQueuer's drain overlaps its dequeue and
+    # its buffered acks inside one process; ours runs claim and complete back to back).
+    print(f"ratio supabase_jobs / PGQueuer (1 worker each): {ratio(ours, pgq)}")
+    if not args.skip_procrastinate:
+        print(f"ratio supabase_jobs / Procrastinate: {ratio(ours, proc)}")
+    print(f"extra: supabase_jobs 2 workers / PGQueuer: {ratio(ours_2w, pgq)}")
+    print(f"extra: supabase_jobs without pipelining / PGQueuer: {ratio(ours_rt, pgq)}")
+
+
+if __name__ == "__main__":
+    main()
