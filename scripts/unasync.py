@@ -30,7 +30,8 @@ HEADER = (
 
 #: (pattern, replacement), applied in order to every line.
 SUBSTITUTIONS: list[tuple[str, str]] = [
-    (r"\bAsyncJobsClient\b", "JobsClient"),
+    # AsyncJobsClient, AsyncJobsBase, AsyncJobsLifecycle -> JobsClient, JobsBase, ...
+    (r"\bAsync(Jobs\w*)\b", r"\1"),
     (r"\bAsyncClientOptions\b", "ClientOptions"),
     (r"\bAsyncPostgrestClient\b", "SyncPostgrestClient"),
     (r"\bhttpx\.AsyncClient\b", "httpx.Client"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -58,17 +57,12 @@ from ._validate import (
 
 __all__ = [
     "DISPATCH_KEYS",
-    "IDEMPOTENCY_CONFLICT",
-    "BatchPlan",
     "PreparedJob",
     "log_dispatched",
-    "missing_duplicates",
     "parse_job",
     "parse_jobs",
-    "plan_batch",
     "prepare_dispatch",
     "prepare_dispatch_many",
-    "resolve_batch",
 ]
 
 logger = logging.getLogger("supabase_jobs")
@@ -86,7 +80,6 @@ DISPATCH_KEYS = frozenset(
         "idempotency_key",
     }
 )
-IDEMPOTENCY_CONFLICT = "tenant_id,idempotency_key"
 
 
 @dataclass(frozen=True)
@@ -272,71 +265,6 @@ def prepare_dispatch_many(
             )
         )
     return prepared
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    """How a batch goes over the wire and how the answer maps back to input order.
-
-    Attributes:
-        rows: The bodies sent in ONE request (keyed duplicates inside the batch sent once).
-        upsert: Whether any row has an idempotency key (``ON CONFLICT DO NOTHING``).
-        slots: For each input item, the client-generated id of the row it maps to.
-        keys: Client id -> ``(tenant_id, idempotency_key)`` for keyed rows.
-    """
-
-    rows: list[dict[str, Any]]
-    upsert: bool
-    slots: list[str]
-    keys: dict[str, tuple[str, str]]
-
-
-def plan_batch(prepared: Sequence[PreparedJob]) -> BatchPlan:
-    """Give every row a client-side id so the response maps back to input order.
-
-    The database may return rows in any order and omits rows it skipped as duplicates,
-    so matching is by id (inserted rows) or by ``(tenant_id, idempotency_key)``.
-    """
-    rows: list[dict[str, Any]] = []
-    slots: list[str] = []
-    keys: dict[str, tuple[str, str]] = {}
-    seen: dict[tuple[str, str], str] = {}
-    for job in prepared:
-        pair = (job.tenant_id, job.idempotency_key) if job.idempotency_key else None
-        if pair is not None and pair in seen:
-            slots.append(seen[pair])
-            continue
-        row_id = str(uuid.uuid4())
-        rows.append({"id": row_id, **job.row})
-        slots.append(row_id)
-        if pair is not None:
-            seen[pair] = row_id
-            keys[row_id] = pair
-    return BatchPlan(rows, bool(keys), slots, keys)
-
-
-def missing_duplicates(plan: BatchPlan, inserted: Sequence[Job]) -> list[tuple[str, str]]:
-    """The ``(tenant_id, idempotency_key)`` pairs the insert skipped as already present."""
-    returned = {str(job.id) for job in inserted}
-    return [pair for row_id, pair in plan.keys.items() if row_id not in returned]
-
-
-def resolve_batch(plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[Job]) -> list[Job]:
-    """Jobs in input order: inserted ones by id, skipped duplicates by their key."""
-    by_id = {str(job.id): job for job in inserted}
-    by_key = {(str(job.tenant_id), job.idempotency_key): job for job in existing}
-    out = []
-    for row_id in plan.slots:
-        job = by_id.get(row_id)
-        if job is None and row_id in plan.keys:
-            job = by_key.get(plan.keys[row_id])
-        if job is None:
-            raise BackendError(
-                "the database did not return every dispatched job (a duplicate may have "
-                "been deleted concurrently); dispatch again with the same idempotency keys"
-            )
-        out.append(job)
-    return out
 
 
 def parse_job(row: object) -> Job:

@@ -260,8 +260,8 @@ class LeaseLostError(JobsError):
 
     Attributes:
         job_ids: The ids whose lease was lost (empty when the server did not say).
-        completed: For batch calls, the jobs that *were* completed/failed before the
-            loss was noticed.
+        completed: For ``complete_many``, the jobs that *were* completed (their results
+            are stored); for a batch ``heartbeat``, the jobs the server did renew.
     """
 
     def __init__(
@@ -421,6 +421,44 @@ def _from_api_error(exc: APIError, context: Mapping[str, str]) -> JobsError:
     return BackendError("the database rejected the request")
 
 
+# A double-quoted literal in a server message, and the word before it. Postgres quotes
+# identifiers after these words (safe, useful) and submitted values elsewhere
+# (``invalid input syntax for type uuid: "<value>"``).
+_QUOTED = re.compile(
+    r"(?P<word>\b(?:constraint|relation|column|function|table|schema|index|type|role|"
+    r'policy|view|sequence|trigger|operator|extension)\s+)?"(?:[^"]|"")*"',
+    re.IGNORECASE,
+)
+_WITHHELD = "[withheld by supabase_jobs: may echo submitted values]"
+_MAX_CAUSE_MESSAGE = 300
+
+
+def _mask_values(message: str) -> str:
+    masked = _QUOTED.sub(lambda m: m[0] if m["word"] else '"[value]"', message)
+    return masked[:_MAX_CAUSE_MESSAGE]
+
+
+def _defuse(exc: APIError) -> None:
+    """Strip submitted values from the ``APIError`` we chain, in place.
+
+    A traceback prints the whole cause chain, and ``str(APIError)`` is its raw dict:
+    ``details`` of a CHECK violation is ``Failing row contains (<every column, payload
+    included>)`` and of a unique violation ``Key (...)=(<idempotency key>)``; some
+    messages quote the offending value too. Code and hint stay; the parts that echo
+    values go, so ``logger.exception()`` never writes payload values or keys.
+    """
+    safe = {
+        "code": exc.code,
+        "message": _mask_values(exc.message) if isinstance(exc.message, str) else None,
+        "hint": exc.hint if isinstance(exc.hint, str) else None,
+        "details": None if exc.details in (None, "") else _WITHHELD,
+    }
+    exc._raw_error = safe
+    exc.message = safe["message"]
+    exc.details = safe["details"]
+    exc.args = (str(safe),)
+
+
 def _host(exc: httpx.RequestError) -> str:
     try:
         return exc.request.url.host or "the server"
@@ -462,7 +500,16 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
     The new error chains the original (``raise ... from``), carries ``code``, ``hint``
     and ``request_id``, and is logged once with ``action`` and ``context`` (ids only,
     never payloads). Messages are generic: the server's ``message``/``details`` can echo
-    submitted values, so they are never copied.
+    submitted values, so they are never copied, and the chained ``APIError`` has them
+    masked (see :func:`_defuse`). httpx errors name the host only: request URLs carry
+    filter values (tenant ids, idempotency keys).
+
+    Args:
+        action: What was attempted (``dispatch``, ``claim``...), for the log line.
+        **context: Ids that help support (``job_id``, ``tenant_id``); never payloads.
+
+    Raises:
+        JobsError: The translated error (a subclass), chained to the original.
     """
     token = _request_id.set(None)
     try:
@@ -472,6 +519,8 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
     except (APIError, httpx.RequestError) as exc:
         error = _translate(exc, context)
         assert error is not None
+        if isinstance(exc, APIError):
+            _defuse(exc)  # after _translate, which reads the details it needs
         error.request_id = _request_id.get()
         _add_reference(error)
         logger.warning(

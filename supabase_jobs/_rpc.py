@@ -8,6 +8,7 @@ messages go through the same secret scrubber as payloads before they are stored.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,8 +53,11 @@ __all__ = [
     "retry_params",
     "snooze_params",
     "stats_params",
+    "storable_text",
 ]
 
+#: NUL and lone surrogates: neither Postgres text nor UTF-8 JSON can carry them.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
@@ -127,11 +131,20 @@ def claim_params(
     }
 
 
-def heartbeat_params(jobs: Sequence[object], lease_seconds: object) -> dict[str, Any]:
-    """Parameters of ``sj_heartbeat_v1`` for one or more claimed jobs."""
-    if not jobs:
+def _job_list(items: object) -> builtins.list[object]:
+    """Materialise a batch argument; a lone Job (pydantic models iterate as field
+    pairs), string or mapping is a caller bug, not a batch."""
+    if isinstance(items, (Job, str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise ValidationError("jobs", "must be a list of claimed jobs")
+    listed = builtins.list(items)
+    if not listed:
         raise ValidationError("jobs", "must not be empty")
-    leases = [lease_of(job, f"jobs[{i}]") for i, job in enumerate(jobs)]
+    return listed
+
+
+def heartbeat_params(jobs: object, lease_seconds: object) -> dict[str, Any]:
+    """Parameters of ``sj_heartbeat_v1`` for one or more claimed jobs."""
+    leases = [lease_of(job, f"jobs[{i}]") for i, job in enumerate(_job_list(jobs))]
     return {
         "p_job_ids": [job_id for job_id, _ in leases],
         "p_lease_ids": [lease_id for _, lease_id in leases],
@@ -157,16 +170,14 @@ def complete_params(job: object, result: object, config: JobsConfig) -> dict[str
     return {"p_job_id": job_id, "p_lease_id": lease_id, "p_result": clean_result(result, config)}
 
 
-def complete_many_params(
-    items: Iterable[object], config: JobsConfig
-) -> tuple[dict[str, Any], list[str]]:
+def complete_many_params(items: object, config: JobsConfig) -> tuple[dict[str, Any], list[str]]:
     """Parameters of ``sj_complete_many_v1`` and the requested ids (to spot lost leases).
 
     Each item is a claimed :class:`Job` (result ``None``) or a ``(job, result)`` pair.
     """
     payload = []
     ids = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(_job_list(items)):
         job, result = item if isinstance(item, tuple) and len(item) == 2 else (item, None)
         job_id, lease_id = lease_of(job, f"jobs[{index}]")
         payload.append(
@@ -177,9 +188,27 @@ def complete_many_params(
             }
         )
         ids.append(job_id)
-    if not payload:
-        raise ValidationError("jobs", "must not be empty")
     return {"p_items": payload}, ids
+
+
+def storable_text(text: str, limit: int = MAX_ERROR_MESSAGE_LENGTH) -> str:
+    """Scrub, clean and truncate free text (error messages, reasons) before it is stored.
+
+    Postgres ``text`` cannot hold NUL and JSON cannot carry lone surrogates; either would
+    make the RPC itself fail, and a worker's ``fail()`` would be lost with the job stuck
+    in ``processing`` until its lease expires. Scrubbing runs before the final cut (on a
+    bounded prefix, so a huge message costs little): a secret cut in half at the limit
+    would otherwise escape the value patterns.
+    """
+    text = _UNSTORABLE.sub("\N{REPLACEMENT CHARACTER}", text[: limit * 4])
+    return scrub_text(text)[:limit]
+
+
+def _message_of(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # a broken __str__ must not lose the failure being recorded
+        return f"<unprintable {type(error).__name__}>"
 
 
 def error_entry(error: object) -> dict[str, Any]:
@@ -191,13 +220,12 @@ def error_entry(error: object) -> dict[str, Any]:
             if cls.__module__ == "builtins"
             else f"{cls.__module__}.{cls.__qualname__}"
         )
-        message = str(error)
+        message = _message_of(error)
     elif isinstance(error, str):
         kind, message = None, error
     else:
         raise ValidationError("error", "must be an exception or a message string")
-    message = scrub_text(message)[:MAX_ERROR_MESSAGE_LENGTH]
-    return {"type": kind, "message": message}
+    return {"type": kind, "message": storable_text(message)}
 
 
 def fail_params(job: object, error: object, *, retry: object, retry_in: object) -> dict[str, Any]:
@@ -229,7 +257,7 @@ def cancel_params(job: object, reason: object) -> dict[str, Any]:
         raise ValidationError("reason", "must be a string")
     return {
         "p_job_id": job_id_of(job),
-        "p_reason": None if reason is None else scrub_text(reason)[:MAX_ERROR_MESSAGE_LENGTH],
+        "p_reason": None if reason is None else storable_text(reason),
     }
 
 
@@ -270,12 +298,22 @@ def prune_params(older_than: object, statuses: object) -> dict[str, Any]:
     return params
 
 
-def ensure_all_held(requested: Sequence[str], done: Sequence[Job]) -> None:
-    """Raise :class:`LeaseLostError` for requested ids the batch RPC did not return."""
-    returned = {str(job.id) for job in done}
-    lost = [job_id for job_id in requested if job_id not in returned]
+def ensure_all_held(requested: Sequence[str], done: Sequence[Job]) -> builtins.list[Job]:
+    """Match a batch RPC's rows to the requested ids; input order, one job per id.
+
+    Returns:
+        The returned jobs, in the order their ids were requested (a repeated id once).
+
+    Raises:
+        LeaseLostError: Some requested ids were not returned (their lease is lost);
+            ``completed`` holds the jobs that were returned.
+    """
+    by_id = {str(job.id): job for job in done}
+    lost = [job_id for job_id in dict.fromkeys(requested) if job_id not in by_id]
+    ordered = [by_id[job_id] for job_id in dict.fromkeys(requested) if job_id in by_id]
     if lost:
-        raise LeaseLostError(lost, completed=tuple(done))
+        raise LeaseLostError(lost, completed=tuple(ordered))
+    return ordered
 
 
 def parse_stats(data: object) -> JobStats:
@@ -335,16 +373,24 @@ def list_query(
     if builtins.type(offset) is not int or offset < 0:
         raise ValidationError("offset", "must be a non-negative integer")
     statuses = None
-    if status is not None:
-        raw = [status] if isinstance(status, (str, JobStatus)) else status
-        if not isinstance(raw, Iterable):
-            raise ValidationError("status", "must be a status or a list of statuses")
+    if isinstance(status, (str, JobStatus)):
+        try:
+            statuses = [JobStatus(status).value]
+        except ValueError:
+            raise ValidationError("status", "is not a job status") from None
+    elif status is not None:
+        if isinstance(status, (bytes, Mapping)) or not isinstance(status, Iterable):
+            raise ValidationError("status", "must be a JobStatus or a list of them")
         statuses = []
-        for item in raw:
+        for index, item in enumerate(status):
+            if not isinstance(item, str):  # JobStatus is a str; 1 or b"x" are bugs
+                raise ValidationError(f"status[{index}]", "is not a job status")
             try:
                 statuses.append(JobStatus(item).value)
             except ValueError:
-                raise ValidationError("status", "is not a job status") from None
+                raise ValidationError(f"status[{index}]", "is not a job status") from None
+        if not statuses:
+            raise ValidationError("status", "must not be empty (use None for all)")
     if job_type is not None:
         validate_type_name(job_type)
     if queue is not None:

@@ -1,8 +1,9 @@
-"""The jobs client, asynchronous flavour.
+"""The jobs client, asynchronous flavour: construction from the environment, dispatch, reads.
 
-``_async/_client.py`` is the source; ``scripts/unasync.py`` generates ``_sync/_client.py``
-from it, so edit the async file and re-run the script. Every method is prepare (pure,
-``_core``/``_rpc``) -> one PostgREST call inside ``translate_errors()`` -> parse (pure).
+``_async`` is the source; ``scripts/unasync.py`` generates ``_sync`` from it, so edit the
+async files and re-run the script. Every method is prepare (pure: ``_core``, ``_batch``,
+``_rpc``) -> PostgREST call(s) inside ``translate_errors()`` -> parse (pure). The
+lifecycle RPCs live in ``_lifecycle.py``, construction and close in ``_base.py``.
 """
 
 from __future__ import annotations
@@ -12,78 +13,36 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast, overload
+from typing import Any
 from uuid import UUID
 
 import httpx
-from postgrest import AsyncPostgrestClient
 from pydantic import BaseModel
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase import AsyncClientOptions, acreate_client
 
-from .._constants import (
-    DEFAULT_LEASE_SECONDS,
-    RPC_CANCEL,
-    RPC_CLAIM,
-    RPC_COMPLETE,
-    RPC_COMPLETE_MANY,
-    RPC_FAIL,
-    RPC_HEARTBEAT,
-    RPC_PRUNE,
-    RPC_RETRY,
-    RPC_SNOOZE,
-    RPC_STATS,
-)
-from .._core import (
+from .._batch import (
     IDEMPOTENCY_CONFLICT,
-    log_dispatched,
+    duplicate_lookups,
     missing_duplicates,
-    parse_job,
-    parse_jobs,
     plan_batch,
-    prepare_dispatch,
-    prepare_dispatch_many,
     resolve_batch,
+    select_duplicates,
 )
-from .._errors import (
-    BackendError,
-    ConfigurationError,
-    NotFoundError,
-    remember_request_id,
-    translate_errors,
-)
-from .._models import Job, JobStats, JobStatus
+from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
+from .._errors import BackendError, NotFoundError, translate_errors
+from .._models import Job, JobStatus
 from .._registry import JobTypeRegistry
-from .._rpc import (
-    cancel_params,
-    claim_params,
-    complete_many_params,
-    complete_params,
-    ensure_all_held,
-    fail_params,
-    heartbeat_params,
-    job_id_of,
-    list_query,
-    parse_count,
-    parse_stats,
-    prune_params,
-    retry_params,
-    snooze_params,
-    stats_params,
-)
-from .._settings import JobsConfig, JobsSettings, check_service_role
+from .._rpc import job_id_of, list_query
+from .._settings import JobsSettings
 from .._validate import validate_uuid
+from ._lifecycle import AsyncJobsLifecycle
 
 __all__ = ["AsyncJobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
 
 
-async def _on_response(response: httpx.Response) -> None:
-    """httpx response hook: keep the gateway's request id for error reports."""
-    remember_request_id(response)
-
-
-class AsyncJobsClient:
+class AsyncJobsClient(AsyncJobsLifecycle):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment
@@ -93,11 +52,13 @@ class AsyncJobsClient:
             job = await jobs.dispatch(tenant_id, "ai_generation", {"prompt": "hi"})
 
     The wrapped client's httpx session gets one read-only response hook that records
-    the gateway's request id, so errors can carry ``request_id``.
+    the gateway's request id, so errors can carry ``request_id``. Every argument is
+    validated before anything is sent; every error raised is a :class:`JobsError`.
 
     Args:
         supabase_client: A supabase ``AsyncClient`` created with the service-role (or
-            ``sb_secret_``) key and no signed-in user.
+            ``sb_secret_``) key and no signed-in user. It stays yours: closing this
+            client does not close it.
         config: Schema, table, defaults and limits (``JobsConfig()`` when omitted).
         registry: The accepted job types (the six default types when omitted).
 
@@ -105,28 +66,6 @@ class AsyncJobsClient:
         ConfigurationError: ``supabase_client`` is not a supabase ``AsyncClient``.
         NotServiceRoleError: The client would act as anon or as a signed-in user.
     """
-
-    def __init__(
-        self,
-        supabase_client: AsyncClient,
-        *,
-        config: JobsConfig | None = None,
-        registry: JobTypeRegistry | None = None,
-    ) -> None:
-        if not isinstance(supabase_client, AsyncClient):
-            raise ConfigurationError(
-                "AsyncJobsClient needs a supabase AsyncClient (from acreate_client)"
-            )
-        self._client = supabase_client
-        self._config = config if config is not None else JobsConfig()
-        self._registry = registry if registry is not None else JobTypeRegistry()
-        self._owned_http: httpx.AsyncClient | None = None
-        postgrest = supabase_client.postgrest
-        self._authorization = postgrest.headers.get("authorization")
-        check_service_role(supabase_client.supabase_key, self._authorization)
-        hooks = postgrest.session.event_hooks["response"]
-        if _on_response not in hooks:
-            hooks.append(_on_response)
 
     @classmethod
     async def from_env(
@@ -139,12 +78,16 @@ class AsyncJobsClient:
         """Build a client from ``SUPABASE_URL`` + ``SUPABASE_SERVICE_ROLE_KEY`` (or ``.env``).
 
         The client owns an ``httpx.AsyncClient`` with ``SUPABASE_JOBS_HTTP_TIMEOUT``;
-        close it with ``aclose()`` or ``async with``.
+        close it with ``aclose()`` or ``async with``. Reads (GET) are retried by
+        postgrest-py on network errors and 503; writes and RPCs never are.
 
         Args:
             env_file: The dotenv file to read; ``None`` to use the environment only.
             registry: The accepted job types (the six default types when omitted).
             **overrides: :class:`JobsSettings` fields that win over the environment.
+
+        Returns:
+            A ready client (no request is sent until you call a method).
 
         Raises:
             ConfigurationError: A variable is missing or malformed (named in the message).
@@ -169,32 +112,6 @@ class AsyncJobsClient:
         client._owned_http = http
         return client
 
-    @property
-    def config(self) -> JobsConfig:
-        """The schema, table, defaults and limits in use."""
-        return self._config
-
-    @property
-    def registry(self) -> JobTypeRegistry:
-        """The job types this client accepts."""
-        return self._registry
-
-    def _rest(self) -> AsyncPostgrestClient:
-        postgrest = self._client.postgrest
-        # A sign-in on the wrapped client swaps the Authorization header; re-check it
-        # so jobs are never written with a user's token.
-        authorization = postgrest.headers.get("authorization")
-        if authorization != self._authorization:
-            check_service_role(self._client.supabase_key, authorization)
-            self._authorization = authorization
-        return postgrest.schema(self._config.db_schema)
-
-    async def _rpc(self, name: str, params: dict[str, Any], action: str, **context: str) -> Any:
-        builder = self._rest().rpc(name, cast("dict[str, str]", params))
-        with translate_errors(action, **context):
-            response = await builder.execute()
-        return response.data
-
     async def dispatch(
         self,
         tenant_id: str | UUID,
@@ -208,6 +125,11 @@ class AsyncJobsClient:
         idempotency_key: str | None = None,
     ) -> Job:
         """Validate, scrub and insert one job; returns it with status ``pending``.
+
+        With an ``idempotency_key`` the insert is ``ON CONFLICT DO NOTHING`` on
+        ``(tenant_id, idempotency_key)``: a dispatch whose response was lost (timeout)
+        can be sent again and returns the same job, never a second one. The existing
+        job is returned as stored (its payload and options win over this call's).
 
         Args:
             tenant_id: The tenant (canonical UUID string or :class:`uuid.UUID`).
@@ -253,6 +175,7 @@ class AsyncJobsClient:
                 ).execute()
         jobs = parse_jobs(response.data)
         if not jobs and prepared.idempotency_key is not None:
+            # ON CONFLICT DO NOTHING returned nothing: the key is taken; read that job.
             jobs = await self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
         if len(jobs) != 1:
             raise BackendError("the database did not return the dispatched job")
@@ -260,13 +183,23 @@ class AsyncJobsClient:
         return jobs[0]
 
     async def dispatch_many(self, jobs: Iterable[Mapping[str, Any]]) -> builtins.list[Job]:
-        """Dispatch a batch in ONE request; returns the jobs in input order.
+        """Dispatch a batch in ONE insert request; returns the jobs in input order.
 
-        Each item is a mapping with ``dispatch``'s argument names (``tenant_id``,
-        ``type``, ``payload``, ``run_at``, ``priority``, ``queue``, ``max_attempts``,
-        ``idempotency_key``). Every item is validated before anything is sent; items
-        whose idempotency key exists already come back as the existing jobs (one extra
-        read for all of them).
+        Every item is validated before anything is sent. Rows get client-generated ids,
+        so the answer maps back to input order whatever order the database returns.
+        Items whose ``(tenant_id, idempotency_key)`` already exists come back as the
+        existing jobs (read back with one GET per ~500 keys); items of the same batch
+        sharing a key are inserted once and all return that job. Resending a batch
+        whose response was lost is safe for keyed items; unkeyed items are inserted
+        again, so give every item a key when you may retry.
+
+        Args:
+            jobs: Mappings with ``dispatch``'s argument names (``tenant_id``, ``type``,
+                ``payload``, ``run_at``, ``priority``, ``queue``, ``max_attempts``,
+                ``idempotency_key``); at most 10,000.
+
+        Returns:
+            One :class:`Job` per item, in input order.
 
         Raises:
             ValidationError: Bad input; ``.path`` reads like ``jobs[3].payload.when``.
@@ -297,39 +230,42 @@ class AsyncJobsClient:
         return result
 
     async def _fetch_duplicates(self, pairs: Sequence[tuple[str, str]]) -> builtins.list[Job]:
-        """One read for the jobs that idempotency keys already named."""
-        tenants = sorted({tenant for tenant, _ in pairs})
-        keys = sorted({key for _, key in pairs})
-        query = self._rest().table(self._config.table).select("*")
-        query = (
-            query.eq("tenant_id", tenants[0])
-            if len(tenants) == 1
-            else query.in_("tenant_id", tenants)
-        )
-        query = (
-            query.eq("idempotency_key", keys[0])
-            if len(keys) == 1
-            else query.in_("idempotency_key", keys)
-        )
-        with translate_errors("dispatch", count=str(len(pairs))):
-            response = await query.execute()
-        wanted = set(pairs)
-        return [
-            job
-            for job in parse_jobs(response.data)
-            if (str(job.tenant_id), job.idempotency_key) in wanted
-        ]
+        """Read the jobs that already own these ``(tenant_id, idempotency_key)`` pairs."""
+        found: builtins.list[Job] = []
+        for lookup in duplicate_lookups(pairs):
+            query = self._rest().table(self._config.table).select("*")
+            query = query.eq("tenant_id", lookup.tenant)
+            query = (
+                query.eq("idempotency_key", lookup.keys[0])
+                if len(lookup.keys) == 1
+                else query.in_("idempotency_key", lookup.keys)
+            )
+            # No key in the context: the log must not carry idempotency keys.
+            with translate_errors("dispatch", count=str(len(lookup.keys))):
+                response = await query.execute()
+            found += parse_jobs(response.data)
+        return select_duplicates(pairs, found)
 
-    async def get(self, job_id: str | UUID, *, tenant_id: str | UUID | None = None) -> Job:
-        """Read one job by id (optionally only if it belongs to ``tenant_id``).
+    async def get(self, job_id: Job | str | UUID, *, tenant_id: str | UUID | None = None) -> Job:
+        """Read one job by id.
+
+        Args:
+            job_id: The job's id (or a :class:`Job`, to read its current state).
+            tenant_id: Only find the job if it belongs to this tenant.
+
+        Returns:
+            The job as stored now.
 
         Raises:
+            ValidationError: A malformed id (no request was sent).
             NotFoundError: No such job (for that tenant).
+            JobsError: A translated backend or transport failure.
         """
         job = job_id_of(job_id)
+        tenant = None if tenant_id is None else validate_uuid(tenant_id, path="tenant_id")
         query = self._rest().table(self._config.table).select("*").eq("id", job)
-        if tenant_id is not None:
-            query = query.eq("tenant_id", validate_uuid(tenant_id, path="tenant_id"))
+        if tenant is not None:
+            query = query.eq("tenant_id", tenant)
         with translate_errors("get", job_id=job):
             response = await query.execute()
         jobs = parse_jobs(response.data)
@@ -343,13 +279,23 @@ class AsyncJobsClient:
         Meant for tests, examples and per-tenant clean-up; housekeeping of finished
         jobs is :meth:`prune`. A worker holding the job will get :class:`LeaseLostError`.
 
+        Args:
+            job: The job or its id.
+            tenant_id: Only delete the job if it belongs to this tenant.
+
+        Returns:
+            The deleted row.
+
         Raises:
+            ValidationError: A malformed id (no request was sent).
             NotFoundError: No such job (for that tenant).
+            JobsError: A translated backend or transport failure.
         """
         job_id = job_id_of(job)
+        tenant = None if tenant_id is None else validate_uuid(tenant_id, path="tenant_id")
         query = self._rest().table(self._config.table).delete().eq("id", job_id)
-        if tenant_id is not None:
-            query = query.eq("tenant_id", validate_uuid(tenant_id, path="tenant_id"))
+        if tenant is not None:
+            query = query.eq("tenant_id", tenant)
         with translate_errors("delete", job_id=job_id):
             response = await query.execute()
         deleted = parse_jobs(response.data)
@@ -368,7 +314,23 @@ class AsyncJobsClient:
         limit: int = 100,
         offset: int = 0,
     ) -> builtins.list[Job]:
-        """Jobs matching every given filter, newest first (``created_at``, then ``id``)."""
+        """Jobs matching every given filter, newest first (``created_at``, then ``id``).
+
+        Args:
+            tenant_id: Only this tenant's jobs.
+            status: A :class:`JobStatus` (or its value), or a non-empty list of them.
+            type: Only this job type.
+            queue: Only this queue.
+            limit: At most this many jobs (1..1000; PostgREST caps answers at 1000).
+            offset: Skip this many (for paging).
+
+        Returns:
+            The matching jobs, newest first.
+
+        Raises:
+            ValidationError: A malformed filter (no request was sent).
+            JobsError: A translated backend or transport failure.
+        """
         q = list_query(
             tenant_id=tenant_id,
             status=status,
@@ -392,152 +354,3 @@ class AsyncJobsClient:
         with translate_errors("list"):
             response = await query.execute()
         return parse_jobs(response.data)
-
-    async def claim(
-        self,
-        worker_id: str,
-        *,
-        types: Iterable[str] | None = None,
-        queues: Iterable[str] | None = None,
-        limit: int = 10,
-        lease_seconds: int | timedelta = DEFAULT_LEASE_SECONDS,
-    ) -> builtins.list[Job]:
-        """Atomically claim up to ``limit`` due jobs (highest priority first).
-
-        Each returned job is ``processing`` and carries a fresh ``lease_id``; pass it
-        to ``heartbeat``/``complete``/``fail``/``snooze`` before ``lease_seconds`` pass,
-        or another worker may claim it again.
-        """
-        params = claim_params(
-            worker_id, types=types, queues=queues, limit=limit, lease_seconds=lease_seconds
-        )
-        jobs = parse_jobs(await self._rpc(RPC_CLAIM, params, "claim", worker_id=worker_id))
-        logger.debug("claimed %d jobs", len(jobs), extra={"action": "claim", "count": len(jobs)})
-        return jobs
-
-    @overload
-    async def heartbeat(self, jobs: Job, *, lease_seconds: int | timedelta = ...) -> Job: ...
-
-    @overload
-    async def heartbeat(
-        self, jobs: Sequence[Job], *, lease_seconds: int | timedelta = ...
-    ) -> builtins.list[Job]: ...
-
-    async def heartbeat(
-        self,
-        jobs: Job | Sequence[Job],
-        *,
-        lease_seconds: int | timedelta = DEFAULT_LEASE_SECONDS,
-    ) -> Job | builtins.list[Job]:
-        """Extend the leases of one or more claimed jobs (all or nothing).
-
-        Raises:
-            LeaseLostError: A lease is no longer held; ``.job_ids`` lists which.
-        """
-        single = isinstance(jobs, Job)
-        batch: Sequence[Job] = [jobs] if isinstance(jobs, Job) else jobs
-        params = heartbeat_params(batch, lease_seconds)
-        renewed = parse_jobs(await self._rpc(RPC_HEARTBEAT, params, "heartbeat"))
-        return renewed[0] if single and renewed else renewed
-
-    async def complete(self, job: Job, result: Any = None) -> Job:
-        """Mark a claimed job completed, storing ``result`` (JSON, scrubbed).
-
-        Raises:
-            LeaseLostError: The lease expired and the job belongs to someone else now.
-        """
-        params = complete_params(job, result, self._config)
-        data = await self._rpc(RPC_COMPLETE, params, "complete", job_id=params["p_job_id"])
-        return parse_job(data)
-
-    async def complete_many(self, jobs: Iterable[Job | tuple[Job, Any]]) -> builtins.list[Job]:
-        """Complete a batch of claimed jobs in one request.
-
-        Items are jobs (result ``None``) or ``(job, result)`` pairs. Held jobs are
-        completed even when some leases were lost; then :class:`LeaseLostError` lists
-        the lost ids and carries the completed jobs in ``.completed``.
-        """
-        params, requested = complete_many_params(jobs, self._config)
-        done = parse_jobs(await self._rpc(RPC_COMPLETE_MANY, params, "complete_many"))
-        ensure_all_held(requested, done)
-        return done
-
-    async def fail(
-        self,
-        job: Job,
-        error: BaseException | str,
-        *,
-        retry: bool = True,
-        retry_in: float | timedelta | None = None,
-    ) -> Job:
-        """Record a failed attempt; retried with backoff until ``max_attempts``.
-
-        Args:
-            job: A claimed job.
-            error: The exception (type and message stored, message scrubbed) or a message.
-            retry: ``False`` fails the job for good.
-            retry_in: Override the backoff delay (seconds or ``timedelta``).
-        """
-        params = fail_params(job, error, retry=retry, retry_in=retry_in)
-        return parse_job(await self._rpc(RPC_FAIL, params, "fail", job_id=params["p_job_id"]))
-
-    async def snooze(self, job: Job, until: datetime | timedelta) -> Job:
-        """Put a claimed job back to pending until ``until``; the attempt is not spent."""
-        params = snooze_params(job, until)
-        return parse_job(await self._rpc(RPC_SNOOZE, params, "snooze", job_id=params["p_job_id"]))
-
-    async def cancel(self, job: Job | str | UUID, reason: str | None = None) -> Job:
-        """Cancel a pending or processing job (idempotent for cancelled jobs).
-
-        Raises:
-            NotFoundError: No such job.
-            InvalidStateError: The job already completed or failed.
-        """
-        params = cancel_params(job, reason)
-        return parse_job(await self._rpc(RPC_CANCEL, params, "cancel", job_id=params["p_job_id"]))
-
-    async def retry(
-        self, job: Job | str | UUID, *, run_at: datetime | timedelta | None = None
-    ) -> Job:
-        """Requeue a failed or cancelled job with a fresh attempt budget.
-
-        Raises:
-            NotFoundError: No such job.
-            InvalidStateError: The job is processing or completed.
-        """
-        params = retry_params(job, run_at)
-        return parse_job(await self._rpc(RPC_RETRY, params, "retry", job_id=params["p_job_id"]))
-
-    async def stats(self, tenant_id: str | UUID | None = None) -> JobStats:
-        """Job counts by status and type (for one tenant, or all)."""
-        return parse_stats(await self._rpc(RPC_STATS, stats_params(tenant_id), "stats"))
-
-    async def prune(
-        self,
-        older_than: float | timedelta,
-        *,
-        statuses: Iterable[JobStatus | str] | None = None,
-    ) -> int:
-        """Delete finished jobs older than ``older_than``; returns how many were deleted."""
-        params = prune_params(older_than, statuses)
-        deleted = parse_count(await self._rpc(RPC_PRUNE, params, "prune"))
-        logger.info("pruned %d jobs", deleted, extra={"action": "prune", "count": deleted})
-        return deleted
-
-    async def aclose(self) -> None:
-        """Close the HTTP client ``from_env`` created (a wrapped client is left open)."""
-        if self._owned_http is not None:
-            await self._owned_http.aclose()
-            self._owned_http = None
-
-    async def __aenter__(self) -> AsyncJobsClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return (
-            f"{builtins.type(self).__name__}(schema={self._config.db_schema!r}, "
-            f"table={self._config.table!r}, types={len(self._registry)})"
-        )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 import httpx
 import pytest
 import respx
 
 from supabase_jobs._async._client import AsyncJobsClient
-from supabase_jobs._errors import ConfigurationError, NotServiceRoleError
+from supabase_jobs._errors import ConfigurationError, ConflictError, NotServiceRoleError
 from supabase_jobs._sync._client import JobsClient
 
 from ._helpers import (
@@ -126,11 +127,22 @@ async def test_key_never_reaches_logs_or_reprs(
     jobs: Flavor, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    recorder.queue(httpx.Response(409, json={"code": "23505", "message": "dup"}))
-    with pytest.raises(Exception) as info:
+    recorder.queue(
+        httpx.Response(
+            409,
+            json={
+                "code": "23505",
+                "message": "duplicate key value violates unique constraint",
+                "details": "Key (tenant_id, idempotency_key)=(t, idem-secret-77) already exists.",
+            },
+        )
+    )
+    with pytest.raises(ConflictError) as info:
         await jobs.dispatch(TENANT, "test_job")
     await jobs.dispatch(TENANT, "test_job")
-    texts = [caplog.text, repr(jobs.client), str(info.value), repr(info.value)]
+    chain = "".join(traceback.format_exception_only(info.value.__cause__))
+    assert "idem-secret-77" not in chain
+    texts = [caplog.text, repr(jobs.client), str(info.value), repr(info.value), chain]
     texts += [repr(r.__dict__) for r in caplog.records]
     for text in texts:
         assert SERVICE_KEY[6:] not in text

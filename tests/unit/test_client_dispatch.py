@@ -7,6 +7,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from supabase_jobs._errors import (
     MassAssignmentError,
     PayloadValidationError,
     ScrubbedFieldRequiredError,
+    TransportTimeoutError,
     UnknownJobTypeError,
     ValidationError,
 )
@@ -372,3 +374,157 @@ async def test_payload_model_errors_are_kept(jobs: Flavor, recorder: Recorder) -
     assert recorder.requests == []
     await jobs.dispatch(TENANT, "resize", Resize(width=3))
     assert recorder.body()["payload"] == {"width": 3}
+
+
+# ---- idempotency end to end against a stateful stand-in for PostgREST's upsert ---------
+
+
+def _in_list(text: str) -> list[str]:
+    """PostgREST's ``in.(...)`` items: comma separated, ``"quoted"`` with ``\\`` escapes."""
+    items: list[str] = []
+    current, quoted, escaped = "", False, False
+    for char in text:
+        if escaped:
+            current, escaped = current + char, False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [*items, current]
+
+
+class KeyedTable:
+    """Just enough of ``POST ?on_conflict=tenant_id,idempotency_key`` + ``ignore-duplicates``
+    and ``GET ?tenant_id=eq.&idempotency_key=(eq|in).`` to replay lost responses.
+
+    ``lose_next`` commits the next write and then fails the response, like a timeout
+    after the database committed.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.lose_next = False
+
+    def _key(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        key = row.get("idempotency_key")
+        return None if key is None else (row["tenant_id"], key)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            tenant = request.url.params["tenant_id"].removeprefix("eq.")
+            spec = request.url.params["idempotency_key"]
+            if spec.startswith("eq."):
+                keys = {spec[3:]}
+            else:
+                keys = set(_in_list(spec.removeprefix("in.(").removesuffix(")")))
+            found = [
+                r for r in self.rows if r["tenant_id"] == tenant and r["idempotency_key"] in keys
+            ]
+            return httpx.Response(200, json=found)
+        body = json.loads(request.content)
+        taken = {self._key(r) for r in self.rows} - {None}
+        inserted = []
+        for row in body if isinstance(body, list) else [body]:
+            key = self._key(row)
+            if key is not None and key in taken:
+                continue  # ON CONFLICT DO NOTHING
+            stored = job_row(**{"idempotency_key": None, **row})
+            self.rows.append(stored)
+            inserted.append(stored)
+            taken.add(key)
+        if self.lose_next:
+            self.lose_next = False
+            raise httpx.ReadTimeout("timed out")
+        return httpx.Response(201, json=inserted)
+
+
+@pytest.fixture
+def table(recorder: Recorder) -> KeyedTable:
+    fake = KeyedTable()
+    recorder.queue(*[fake] * 50)
+    return fake
+
+
+async def test_dispatch_retried_after_a_lost_response_returns_the_same_job(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    table.lose_next = True
+    with pytest.raises(TransportTimeoutError):
+        await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert len(table.rows) == 1  # committed, answer lost
+
+    job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert str(job.id) == table.rows[0]["id"]
+    assert len(table.rows) == 1
+    # The same key for another tenant is another job.
+    other = await jobs.dispatch(OTHER_TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert other.id != job.id and len(table.rows) == 2
+
+
+async def test_dispatch_many_retried_after_a_lost_response_creates_nothing_twice(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "a", "payload": {"i": 0}},
+        {"tenant_id": OTHER_TENANT, "type": "test_job", "idempotency_key": "a"},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": 'b,c("q")'},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "a", "payload": {"i": 3}},
+    ]
+    table.lose_next = True
+    with pytest.raises(TransportTimeoutError):
+        await jobs.dispatch_many(items)
+    assert len(table.rows) == 3  # the in-batch duplicate was sent once
+
+    result = await jobs.dispatch_many(items)
+    assert len(table.rows) == 3
+    ids = {(r["tenant_id"], r["idempotency_key"]): r["id"] for r in table.rows}
+    assert [str(j.id) for j in result] == [
+        ids[(TENANT, "a")],
+        ids[(OTHER_TENANT, "a")],
+        ids[(TENANT, 'b,c("q")')],
+        ids[(TENANT, "a")],
+    ]
+    # One read per tenant, with an exact tenant filter (never another tenant's rows).
+    reads = [r for r in recorder.requests if r.method == "GET"]
+    assert sorted(r.url.params["tenant_id"] for r in reads) == sorted(
+        [f"eq.{TENANT}", f"eq.{OTHER_TENANT}"]
+    )
+
+
+async def test_retrying_a_large_keyed_batch_reads_duplicates_in_bounded_gets(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": f"{i:04d}-" + "k" * 40}
+        for i in range(1200)
+    ]
+    first = await jobs.dispatch_many(items)
+    again = await jobs.dispatch_many(items)
+    assert [j.id for j in again] == [j.id for j in first]
+    assert len(table.rows) == 1200
+    reads = [r for r in recorder.requests if r.method == "GET"]
+    # One GET naming 1200 keys would be a ~60 KB URL that gateways refuse.
+    assert len(reads) > 1
+    assert all(len(str(r.url)) < 8000 for r in reads)
+
+
+async def test_keyed_and_unkeyed_rows_in_one_batch(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    await jobs.dispatch(TENANT, "test_job", idempotency_key="old")
+    result = await jobs.dispatch_many(
+        [
+            {"tenant_id": TENANT, "type": "test_job"},
+            {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "old"},
+            {"tenant_id": TENANT, "type": "test_job"},
+        ]
+    )
+    assert len(table.rows) == 3
+    assert result[1].id == UUID(table.rows[0]["id"])
+    assert len({result[0].id, result[1].id, result[2].id}) == 3
+    assert result[0].idempotency_key is None and result[2].idempotency_key is None

@@ -9,10 +9,12 @@ import httpx
 import pytest
 
 from supabase_jobs._errors import (
+    ConfigurationError,
     InvalidStateError,
     LeaseLostError,
     NotClaimedError,
     NotFoundError,
+    PayloadValidationError,
     PermissionDeniedError,
     ValidationError,
 )
@@ -71,9 +73,29 @@ async def test_heartbeat_one_and_many(jobs: Flavor, recorder: Recorder) -> None:
         "p_lease_ids": [str(a.lease_id)],
         "p_lease_seconds": 30,
     }
-    recorder.queue(httpx.Response(200, json=[claimed_row(), claimed_row()]))
-    assert len(await jobs.heartbeat([a, b])) == 2
+    # The server answers in its own order; the SDK returns input order.
+    rows = [claimed_row(id=str(j.id), lease_id=str(j.lease_id)) for j in (b, a)]
+    recorder.queue(httpx.Response(200, json=rows))
+    renewed_many = await jobs.heartbeat([a, b])
+    assert [j.id for j in renewed_many] == [a.id, b.id]
     assert rpc(recorder, "sj_heartbeat_v1")["p_job_ids"] == [str(a.id), str(b.id)]
+
+
+async def test_heartbeat_short_answer_is_a_lost_lease_not_a_silent_success(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    a, b = claimed(), claimed()
+    recorder.queue(
+        httpx.Response(200, json=[claimed_row(id=str(a.id), lease_id=str(a.lease_id))]),
+        httpx.Response(200, json=[]),
+    )
+    with pytest.raises(LeaseLostError) as info:
+        await jobs.heartbeat([a, b])
+    assert info.value.job_ids == (str(b.id),)
+    assert [j.id for j in info.value.completed] == [a.id]
+    with pytest.raises(LeaseLostError) as single:  # was: returned [] typed as a Job
+        await jobs.heartbeat(a)
+    assert single.value.job_ids == (str(a.id),)
 
 
 async def test_heartbeat_lease_lost(jobs: Flavor, recorder: Recorder) -> None:
@@ -121,6 +143,45 @@ async def test_complete_many_reports_lost_leases_with_the_completed_ones(
     }
     assert info.value.job_ids == (str(b.id),)
     assert [str(j.id) for j in info.value.completed] == [str(a.id)]
+
+
+async def test_complete_many_returns_input_order(jobs: Flavor, recorder: Recorder) -> None:
+    a, b, c = claimed(), claimed(), claimed()
+    rows = [job_row(id=str(j.id), status="completed") for j in (c, a, b)]
+    recorder.queue(httpx.Response(200, json=rows))
+    done = await jobs.complete_many([a, b, c])
+    assert [j.id for j in done] == [a.id, b.id, c.id]
+
+
+async def test_fail_stores_a_message_postgres_can_hold(jobs: Flavor, recorder: Recorder) -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("broken __str__")
+
+    job = claimed()
+    recorder.queue(
+        httpx.Response(200, json=job_row(id=str(job.id))),
+        httpx.Response(200, json=job_row(id=str(job.id))),
+    )
+    # NUL (Postgres text cannot hold it), a lone surrogate (not UTF-8), a huge message
+    # with a secret near the cut.
+    message = "bad\x00byte \ud800 " + "x" * 3990 + " password=hunter2-secret" + "y" * 50_000
+    await jobs.fail(job, RuntimeError(message))
+    stored = rpc(recorder, "sj_fail_v1")["p_error"]["message"]
+    assert "\x00" not in stored
+    stored.encode("utf-8")
+    assert len(stored) == 4000
+    assert stored.startswith("bad\ufffdbyte \ufffd ")
+    assert "hunter2" not in stored
+    await jobs.fail(job, Unprintable())
+    assert rpc(recorder, "sj_fail_v1")["p_error"]["message"] == "<unprintable Unprintable>"
+
+
+async def test_cancel_reason_is_cleaned_like_an_error(jobs: Flavor, recorder: Recorder) -> None:
+    recorder.queue(httpx.Response(200, json=job_row(status="cancelled")))
+    await jobs.cancel(job_row()["id"], reason="nul\x00 and " + "r" * 5000)
+    reason = rpc(recorder, "sj_cancel_v1")["p_reason"]
+    assert "\x00" not in reason and len(reason) == 4000
 
 
 async def test_fail_stores_a_scrubbed_error(jobs: Flavor, recorder: Recorder) -> None:
@@ -264,6 +325,32 @@ INVALID_CALLS = [
     ("stats", ("x",), {}, "tenant_id"),
     ("prune", (-1,), {}, "older_than"),
     ("prune", (60,), {"statuses": ["pending"]}, "statuses[0]"),
+    ("prune", (float("nan"),), {}, "older_than"),
+    ("prune", ("60",), {}, "older_than"),
+    ("claim", ("w\x00",), {}, "worker_id"),
+    ("claim", ("w" * 256,), {}, "worker_id"),
+    ("claim", (7,), {}, "worker_id"),
+    ("claim", ("w",), {"limit": True}, "limit"),
+    ("claim", ("w",), {"lease_seconds": 1.5}, "lease_seconds"),
+    ("claim", ("w",), {"lease_seconds": 86_401}, "lease_seconds"),
+    ("claim", ("w",), {"types": []}, "types"),
+    ("claim", ("w",), {"types": ["Bad"]}, "types[0]"),
+    ("get", (b"not-a-uuid",), {}, "job_id"),
+    ("get", ("1521f0ae-4db7-4110-a993-c494535d9b00",), {"tenant_id": "x"}, "tenant_id"),
+    ("delete", ("{1521f0ae-4db7-4110-a993-c494535d9b00}",), {}, "job_id"),
+    ("list", (), {"status": []}, "status"),
+    ("list", (), {"status": ["pending", 3]}, "status[1]"),
+    ("list", (), {"status": ["pending", "running"]}, "status[1]"),
+    ("list", (), {"limit": 1001}, "limit"),
+    ("list", (), {"offset": -1}, "offset"),
+    ("list", (), {"type": "Bad Type"}, "type"),
+    ("list", (), {"queue": "Bad Queue"}, "queue"),
+    ("list", (), {"tenant_id": "nope"}, "tenant_id"),
+    ("cancel", ("1521f0ae-4db7-4110-a993-c494535d9b00",), {"reason": 3}, "reason"),
+    ("retry", ("1521f0ae-4db7-4110-a993-c494535d9b00",), {"run_at": "now"}, "run_at"),
+    ("complete_many", ([],), {}, "jobs"),
+    ("heartbeat", ([],), {}, "jobs"),
+    ("heartbeat", ("abc",), {}, "jobs"),
 ]
 
 
@@ -292,7 +379,39 @@ async def test_lease_calls_need_a_claimed_job(jobs: Flavor, recorder: Recorder) 
     with pytest.raises(ValidationError) as info:
         await jobs.snooze(claimed(), datetime(2030, 1, 1))
     assert info.value.path == "until"
+    job = claimed()
+    with pytest.raises(ValidationError) as single:  # a lone Job where a list is expected
+        await jobs.complete_many(job)
+    assert single.value.path == "jobs"
+    with pytest.raises(PayloadValidationError) as result:
+        await jobs.complete(job, {"when": datetime.now(timezone.utc)})
+    assert result.value.path == "result.when"
+    with pytest.raises(PayloadValidationError) as many:
+        await jobs.complete_many([job, (job, {1, 2})])
+    assert many.value.path == "jobs[1].result"
+    for bad in ({"retry": "yes"}, {"retry_in": -1}, {"retry_in": float("inf")}):
+        with pytest.raises(ValidationError):
+            await jobs.fail(job, "x", **bad)
+    with pytest.raises(ValidationError) as err:
+        await jobs.fail(job, 42)
+    assert err.value.path == "error"
     assert recorder.requests == []
+
+
+async def test_a_closed_client_sends_nothing_and_leaves_a_wrapped_client_open(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    closing = jobs.close if jobs.name == "sync" else jobs.aclose
+    await closing()
+    await closing()  # twice is harmless
+    assert jobs.client.closed
+    assert "closed" in repr(jobs.client)
+    with pytest.raises(ConfigurationError, match="closed"):
+        await jobs.get(job_row()["id"])
+    assert recorder.requests == []
+    # The supabase client was passed in: it is the caller's and still works.
+    http = jobs.client._client.options.httpx_client
+    assert http is not None and not http.is_closed
 
 
 async def test_delete(jobs: Flavor, recorder: Recorder) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import traceback
 from typing import Any, NoReturn
 
 import httpx
@@ -252,4 +253,69 @@ def test_real_connection_refused_is_a_transport_error() -> None:
         JobsClient(sb).dispatch(TENANT, "test_job")
     assert "127.0.0.1" in str(info.value)
     assert SERVICE_KEY[6:] not in str(info.value)
+    http.close()
+
+
+# ---- the cause chain a traceback prints carries no submitted values -------------------
+
+
+def _traceback_text(error: BaseException) -> str:
+    """What a logged traceback says about every exception in the chain (not source lines,
+    which would show this test's own literals)."""
+    parts = []
+    seen: BaseException | None = error
+    while seen is not None:
+        parts += [*traceback.format_exception_only(seen), repr(seen)]
+        seen = seen.__cause__ or seen.__context__
+    return "".join(parts)
+
+
+def test_chained_api_error_withholds_row_values_but_keeps_the_code() -> None:
+    failing_row = 'Failing row contains (id, tenant, {"ssn": "078-05-1120"}, order-secret-42).'
+    with pytest.raises(ConstraintViolationError) as info, translate_errors("dispatch"):
+        _raise(
+            "23514",
+            'new row for relation "jobs" violates check constraint "jobs_priority_check"',
+            details=failing_row,
+            hint="check the priority",
+        )
+    text = _traceback_text(info.value)
+    assert "078-05-1120" not in text and "order-secret-42" not in text
+    cause = info.value.__cause__
+    assert isinstance(cause, APIError)
+    assert cause.code == "23514" and cause.hint == "check the priority"
+    assert cause.message is not None and '"jobs_priority_check"' in cause.message
+    assert info.value.path == "priority"  # translated from the full message first
+
+
+def test_chained_api_error_masks_quoted_values_in_the_message() -> None:
+    with pytest.raises(ConstraintViolationError) as info, translate_errors("get"):
+        _raise("22P02", 'invalid input syntax for type uuid: "tenant-secret-99"')
+    text = _traceback_text(info.value)
+    assert "tenant-secret-99" not in text
+    assert "22P02" in text and "invalid input syntax for type uuid" in text
+
+
+def test_lease_lost_ids_are_read_before_the_details_are_withheld() -> None:
+    with pytest.raises(LeaseLostError) as info, translate_errors("heartbeat"):
+        _raise("SJ001", "lease lost", details=f'["{LOST}"]')
+    assert info.value.job_ids == (LOST,)
+
+
+def test_real_refused_read_names_no_filter_value() -> None:
+    from supabase import ClientOptions, create_client
+
+    from supabase_jobs._sync._client import JobsClient
+
+    http = httpx.Client(timeout=5)
+    sb = create_client(
+        "http://127.0.0.1:9",
+        SERVICE_KEY,
+        ClientOptions(httpx_client=http, postgrest_client_retry=False),
+    )
+    with pytest.raises(TransportError) as info:
+        JobsClient(sb).list(tenant_id=TENANT, type="test_job")
+    text = _traceback_text(info.value)
+    assert TENANT not in text and "test_job" not in text
+    assert SERVICE_KEY[6:] not in text
     http.close()
