@@ -32,6 +32,7 @@ from typing import Any, Literal, NamedTuple
 from ._errors import SecretInPayloadError, ValidationError
 
 __all__ = [
+    "HINT_PATTERN",
     "PLAIN_KEYS",
     "REDACTED",
     "ScrubMode",
@@ -169,7 +170,8 @@ def _is_secret_key_cached(name: str) -> bool:
 # --- value patterns --------------------------------------------------------------------
 
 _TOKEN68 = r"[A-Za-z0-9._~+/-]"  # RFC 6750 bearer token characters
-_JWT = r"eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"
+# Starts only where a run of token characters starts: linear time on "eyJeyJeyJ...".
+_JWT = r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"
 _PEM = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
 _USERINFO = r"(?<=[A-Za-z0-9+.-]://)[^\s/?#@:]*:[^\s/?#@]+(?=@)"  # scheme://user:pass@
 _PROVIDER_KEYS = r"\b(?:" + "|".join((
@@ -188,10 +190,11 @@ _SECRET_VALUE = re.compile(
 # literal (not ":", which follows every JSON key), so the engine skips most positions,
 # and none needs a word boundary, so it stays a superset on JSON text (escapes such as
 # \n or \" only use characters the branches allow).
-_HINT = re.compile(
+HINT_PATTERN = (
     r"J(?<=eyJ)|-(?:----BEGIN|(?<=sk-)|(?<=xox[a-z]-))|/(?<=://)(?=[^\s/?#@]*@)"
     r"|_(?:secret_|live_|test_|pat_|(?<=gh[pousr]_))|A(?:KIA|SIA)|B(?:earer|EARER)|bearer"
 )
+_HINT = re.compile(HINT_PATTERN)
 
 
 def text_may_contain_secret(text: str) -> bool:
@@ -402,25 +405,26 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_JWT), REDACTED),
     (re.compile(_PROVIDER_KEYS), REDACTED),
 )
-# key=value, key: value, "key": "value". A key starts at a word start (linear time on
-# long words); the value is matched in a lookahead, so a pair with a harmless key never
-# swallows the next one ("error: password=x").
-_KEY_VALUE = re.compile(
-    r"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*(?=(?P<value>"[^"]*"|'[^']*'|"""
-    r"""(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s,;&"'<>(){}\[\]]+))"""
+# key=value, key: value, "key": "value". A key starts at a word start, and a value is
+# only matched after a secret key, from where the last one ended: linear time overall.
+_KEY_SEP = re.compile(r"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*""")
+_VALUE = re.compile(
+    r""""[^"]*"|'[^']*'|(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s,;&"'<>(){}\[\]]+"""
 )
 
 
 def _redact_pairs(text: str) -> str:
     parts: list[str] = []
     done = 0
-    for match in _KEY_VALUE.finditer(text):
+    for match in _KEY_SEP.finditer(text):
         if match.start() < done or not is_secret_key(match["key"]):
             continue
-        start, end = match.span("value")
-        quote = text[start] if text[start] in "'\"" else ""
-        parts += (text[done:start], quote, REDACTED, quote)
-        done = end
+        value = _VALUE.match(text, match.end())
+        if value is None:
+            continue
+        quote = value[0][0] if value[0][0] in "'\"" else ""
+        parts += (text[done : match.end()], quote, REDACTED, quote)
+        done = value.end()
     return "".join(parts) + text[done:] if parts else text
 
 

@@ -4,25 +4,21 @@ Every failure raises a :class:`ValidationError` (payloads: :class:`PayloadValida
 naming the field path, ``payload.items[3].when`` or ``payload["a b"]``, and never the
 value. All functions are pure.
 
-Payloads take one iterative walk plus one serialization (:func:`prepare_payload`):
-
-1. the walk checks exact JSON-native types, string keys and the depth limit (a cycle is
-   found when it overflows the depth: an ancestor shows up again) and applies the secret
-   *key* rules of :mod:`._sanitize`. It reads the caller's object in place; only when a
-   key must be scrubbed does it walk again, copying every container;
-2. the value is serialized once, compactly, as the wire carries it. The encoder refuses
-   NaN/Infinity; a NUL shows up as ``\\u0000`` in the text; a lone surrogate makes the
-   UTF-8 encoding fail. Only then is the value searched to name the path. The byte length
-   is the size checked against the limit;
-3. a cheap search of that text decides whether any string may look like a credential;
-   only then does the full value scrub (:func:`._sanitize.scrub`, which copies) run.
-
-The caller's object is never modified.
+A payload costs one iterative walk and one serialization (:func:`prepare_payload`). The
+walk checks exact JSON-native types, str keys and depth (a cycle overflows the depth with
+an ancestor seen again) and applies the secret *key* rules, reading the caller's object in
+place (it walks again, copying, only when a key must be scrubbed; the caller's object is
+never modified). The compact JSON text then gives the rest: the encoder refuses NaN and
+Infinity, a NUL shows as ``\\u0000``, a lone surrogate fails UTF-8 encoding (only then is
+the value searched for the path), its byte length is the size, and a cheap search of it
+decides whether the value scrub (:func:`._sanitize.scrub`) must run at all.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import json.encoder
 import math
 import re
 import uuid
@@ -43,6 +39,7 @@ from ._constants import (
 )
 from ._errors import PayloadTooLargeError, PayloadValidationError, ValidationError
 from ._sanitize import (
+    HINT_PATTERN,
     PLAIN_KEYS,
     REDACTED,
     ScrubMode,
@@ -78,6 +75,11 @@ _TYPE_NAME = re.compile(TYPE_NAME_PATTERN)
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 
 
+@functools.lru_cache(maxsize=1024)  # tenant ids repeat: one dispatch after another
+def _canonical_uuid(text: str) -> str | None:
+    return text.lower() if _UUID.fullmatch(text) else None
+
+
 def validate_uuid(value: object, *, path: str = "id") -> str:
     """Return ``value`` as a canonical lower-case UUID string.
 
@@ -88,11 +90,10 @@ def validate_uuid(value: object, *, path: str = "id") -> str:
     Raises:
         ValidationError: naming ``path``.
     """
+    text = _canonical_uuid(value) if type(value) is str else None
     if isinstance(value, uuid.UUID):
         text = str(value)
-    elif type(value) is str and _UUID.fullmatch(value):
-        text = value.lower()
-    else:
+    elif text is None:
         raise ValidationError(
             path, "must be a UUID string like 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'"
         )
@@ -102,7 +103,7 @@ def validate_uuid(value: object, *, path: str = "id") -> str:
 
 
 def validate_tenant_id(value: object, *, path: str = "tenant_id") -> str:
-    """Return the canonical lower-case tenant id (rules of :func:`validate_uuid`)."""
+    """Return the canonical lower-case tenant id (see :func:`validate_uuid`)."""
     return validate_uuid(value, path=path)
 
 
@@ -192,10 +193,30 @@ def validate_run_at(
 
 # --- payloads --------------------------------------------------------------------------
 
-# check_circular is off: the walk returns fresh, depth-limited (so acyclic) containers.
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
-).encode
+
+def _make_encoder() -> Callable[[Any], str]:
+    """The compact JSON encoding httpx sends; the C encoder is built once, not per call.
+
+    ``check_circular`` is off: the walk already refused cycles.
+    """
+    encoder = json.JSONEncoder(
+        ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    # Arguments as JSONEncoder.iterencode passes them: markers, default, encoder, indent,
+    # key and item separators, sort_keys, skipkeys, allow_nan.
+    chunks = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _make_encoder()
+# One scan of the JSON text for both rare cases, a NUL (always escaped as \u0000) and a
+# string that may hold a credential; a hit is then told apart by the exact checks.
+_RARE = re.compile(rf"\\u0000|{HINT_PATTERN}")
 _HINTS = {
     "tuple": "use a list", "set": "use a list", "frozenset": "use a list",
     "datetime": "use an ISO 8601 string", "date": "use an ISO 8601 string",
@@ -237,15 +258,13 @@ def _depth_error(
         chain.append(walker)
         walker = walker[0]
     seen: set[int] = set()
-    for ancestor in reversed(chain):
+    for ancestor in [*reversed(chain), (node, key, child)]:
         if id(ancestor[2]) in seen:
-            return PayloadValidationError(render_path(root, ancestor), "is a circular reference")
+            where = render_path(root, *ancestor[:2])
+            return PayloadValidationError(where, "is a circular reference")
         seen.add(id(ancestor[2]))
-    if id(child) in seen:
-        return PayloadValidationError(render_path(root, node, key), "is a circular reference")
-    return PayloadValidationError(
-        render_path(root, node, key), f"is nested deeper than {limit} levels"
-    )
+    where = render_path(root, node, key)
+    return PayloadValidationError(where, f"is nested deeper than {limit} levels")
 
 
 class _CopyNeeded(Exception):
@@ -255,13 +274,11 @@ class _CopyNeeded(Exception):
 def _walk(  # noqa: C901
     root: Any, max_depth: int, path: str, mode: ScrubMode | None, copy: bool
 ) -> tuple[Any, list[str]]:
-    """Check types, string keys and depth under ``root``; apply the secret key rules.
+    """Check types, str keys and depth under ``root``; apply the secret key rules.
 
-    With ``copy`` every container is copied and scrubbed in place in the copy. Without
-    it nothing is copied or changed, and the walk raises :class:`_CopyNeeded` as soon as
-    a ``remove``/``redact`` change is due, for the caller to walk again with ``copy``.
+    Returns the value (a scrubbed copy with ``copy``) and the scrubbed paths. Without
+    ``copy`` nothing changes: a due ``remove``/``redact`` raises :class:`_CopyNeeded`.
     ``mode`` None only validates; ``raise`` reports secret entries without changing them.
-    Returns the (copied) value and the scrubbed paths.
     """
     # One flat loop on purpose: this is the hot path of every dispatch, and helper calls
     # per container or per key measurably cost (bench/dispatch_overhead.py).
@@ -279,12 +296,14 @@ def _walk(  # noqa: C901
         if type(dst) is dict:
             dropped: list[str] = []
             for key, value in dst.items():
-                if type(key) is not str:
+                if key in plain:  # the common case: a str key known not to be secret
+                    pass
+                elif type(key) is not str:
                     raise PayloadValidationError(
                         render_path(path, node),
                         f"has a key of type {type(key).__name__}; JSON object keys are str",
                     )
-                if scrub_keys and key not in plain and secret_key(key):
+                elif scrub_keys and secret_key(key):
                     if mode == "remove" or not is_marker(value):
                         if change and not copy:
                             raise _CopyNeeded
@@ -358,14 +377,6 @@ def _bad_number(value: object) -> bool:
     return False
 
 
-def _has_nul(value: object) -> bool:
-    return type(value) is str and "\x00" in value
-
-
-def _has_surrogate(value: object) -> bool:
-    return type(value) is str and not _encodable(value)
-
-
 def _prepare(
     payload: object,
     mode: ScrubMode | None,
@@ -400,16 +411,24 @@ def _prepare(
         raise PayloadValidationError(
             where[0], "is NaN, Infinity or an integer too large for JSON"
         ) from None
-    if "\\u0000" in text and (nul := _locate(value, path, _has_nul)):
+    except TypeError:  # only a non-str key equal to a known str key gets past the walk
+        raise PayloadValidationError(path, "has a key that is not a str") from None
+    rare = _RARE.search(text) is not None
+    if (
+        rare
+        and "\\u0000" in text
+        and (nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item))
+    ):
         raise PayloadValidationError(nul[0], f"{nul[1]} contains a NUL character")
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        where = _locate(value, path, _has_surrogate) or (path, "value")
+        bad = _locate(value, path, lambda item: type(item) is str and not _encodable(item))
+        where = bad or (path, "value")
         raise PayloadValidationError(
             where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
         ) from None
-    if mode is not None and text_may_contain_secret(text):
+    if rare and mode is not None and text_may_contain_secret(text):
         result = scrub(value, mode=mode, path=path)
         if result.paths:
             found.extend(result.paths)
@@ -450,8 +469,7 @@ def prepare_payload(
         The scrubbed copy, the scrubbed paths, its size and its JSON text.
 
     Raises:
-        PayloadValidationError: a type, key, depth, NaN, NUL or surrogate problem,
-            naming the path (``payload.items[3].when``).
+        PayloadValidationError: bad type, key, depth, NaN, NUL or surrogate, at its path.
         PayloadTooLargeError: over ``max_bytes``.
         SecretInPayloadError: ``mode="raise"`` and a secret was found.
 
@@ -473,10 +491,7 @@ def validate_payload(
 ) -> int:
     """Validate a payload without scrubbing it (rules of :func:`prepare_payload`).
 
-    Returns:
-        The compact UTF-8 JSON size in bytes.
-
-    Raises:
-        PayloadValidationError: (or :class:`PayloadTooLargeError`) naming the path.
+    Returns the compact UTF-8 JSON size in bytes; raises :class:`PayloadValidationError`
+    (or :class:`PayloadTooLargeError`) naming the path.
     """
     return _prepare(payload, None, max_bytes, max_depth, path, require_object).size

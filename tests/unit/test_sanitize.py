@@ -309,3 +309,20 @@ TEXTS = [
 def test_scrub_text(text: str, expected: str) -> None:
     assert scrub_text(text) == expected
     assert scrub_text(expected) == expected
+
+
+def test_adversarial_text_is_handled_in_linear_time() -> None:
+    # Each of these took minutes with backtracking patterns; now they are instant.
+    n = 50_000
+    assert scrub_text("a:" * n) == "a:" * n
+    assert scrub_text("password=" * n) == f"password={REDACTED}"
+    assert not looks_like_secret("eyJ" * n)
+    assert scrub({"k": "eyJ" * n}).paths == ()
+    assert scrub_text("-----BEGIN " + "A" * n) == "-----BEGIN " + "A" * n
+
+
+def test_long_keys_are_classified_but_not_cached() -> None:
+    long_plain = "k" * 500
+    assert not is_secret_key(long_plain)
+    assert is_secret_key("x" * 500 + "_password")
+    assert long_plain not in PLAIN_KEYS

@@ -377,3 +377,19 @@ def test_results_may_be_any_json_value() -> None:
 def test_batch_paths() -> None:
     with pytest.raises(PayloadValidationError, match=r"^invalid jobs\[3\]\.payload\.a: "):
         prepare_payload({"a": object()}, path="jobs[3].payload")
+
+
+def test_fast_encoder_matches_the_stdlib_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from supabase_jobs import _validate
+
+    value = {"é": [1, 2.5, -0.0, 1e300, True, None, '\u2028 " \\ \n'], "n": {"m": []}}
+    fast = _validate._make_encoder()
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    slow = _validate._make_encoder()
+    assert fast(value) == slow(value)
+    assert fast(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_an_escaped_backslash_u0000_is_not_a_nul() -> None:
+    payload = {"a": "\\u0000 is how JSON spells NUL"}  # a backslash, then "u0000"
+    assert prepare_payload(payload).value == payload
