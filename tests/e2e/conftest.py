@@ -92,6 +92,22 @@ create or replace function public.e2e_whoami() returns json language sql stable 
     'read_only', current_setting('transaction_read_only'),
     'timezone', current_setting('timezone'),
     'statement_timeout', current_setting('statement_timeout')) $$;
+-- Blocks until the test holding advisory lock 4242 lets go: a request parked in the database.
+create or replace function public.e2e_wait_lock() returns int language plpgsql as $$
+begin
+  perform pg_advisory_xact_lock(4242);
+  return 1;
+end $$;
+-- RAISE SQLSTATE 'PGRST' with details HTTP cannot carry or PostgREST refuses.
+create or replace function public.e2e_pgrst_detail(p_detail text) returns void
+language plpgsql as $$
+begin
+  raise sqlstate 'PGRST' using message = '{"code":"E2E2","message":"m"}', detail = p_detail;
+end $$;
+create or replace function public.e2e_pgrst_no_detail() returns void language plpgsql as $$
+begin
+  raise sqlstate 'PGRST' using message = '{"code":"E2E3","message":"m"}';
+end $$;
 grant execute on all functions in schema public to anon, authenticated, service_role;
 """
 

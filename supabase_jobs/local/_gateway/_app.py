@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import logging
 import re
 import uuid
@@ -13,12 +13,12 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from supabase_jobs.local._gateway._auth import Authenticator
-from supabase_jobs.local._gateway._errors import GatewayError, invalid_body
+from supabase_jobs.local._gateway._errors import GatewayError, invalid_body, parse_json
 from supabase_jobs.local._gateway._plan import (
     Plan,
     plan_delete,
@@ -30,7 +30,7 @@ from supabase_jobs.local._gateway._plan import (
 from supabase_jobs.local._gateway._prefer import Preferences, parse_prefer
 from supabase_jobs.local._gateway._query import QueryParams, parse_query
 from supabase_jobs.local._gateway._response import build_response, error_response, make_checker
-from supabase_jobs.local._gateway._rpc import plan_rpc, resolve_function
+from supabase_jobs.local._gateway._rpc import RpcPlanner
 from supabase_jobs.local._gateway._schema import SchemaCache, load_schema_cache
 from supabase_jobs.local._gateway._sql import Shape
 from supabase_jobs.local._gateway._tx import RequestContext, run_in_transaction
@@ -43,7 +43,7 @@ _METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]
 _JSON = "application/json; charset=utf-8"
 _SINGULAR_TYPES = frozenset({"application/vnd.pgrst.object+json", "application/vnd.pgrst.object"})
 _ARRAY_TYPES = frozenset({"*/*", "application/json", "application/*", ""})
-_RANGE = re.compile(r"^\s*(\d+)-(\d*)\s*$")
+_RANGE = re.compile(r"^\s*([0-9]+)-([0-9]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class GatewayConfig:
         max_body_bytes: Larger request bodies are refused with 413.
         pool_min_size: Connections kept open.
         pool_max_size: Connections at most.
+        pool_timeout: Seconds a request waits for a free connection before PGRST003/504
+            (PostgREST's ``db-pool-acquisition-timeout``, 10 s by default).
+        shutdown_timeout: Seconds ``stop()`` lets in-flight requests finish before
+            cancelling them.
     """
 
     database_url: str = field(repr=False)
@@ -73,20 +77,27 @@ class GatewayConfig:
     max_body_bytes: int = 32 * 1024 * 1024
     pool_min_size: int = 2
     pool_max_size: int = 10
+    pool_timeout: float = 10.0
+    shutdown_timeout: int = 3
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _parse_json(text: str) -> Any:
-    def refuse(constant: str) -> Any:
-        raise ValueError(constant)
+_STOPPED = GatewayError(
+    503,
+    "503",
+    "Service Unavailable",
+    "The gateway stopped before the request finished; an unfinished transaction was rolled back.",
+)
 
-    try:
-        return json.loads(text, parse_constant=refuse)
-    except ValueError:
-        raise invalid_body() from None
+
+def _uncancel() -> None:
+    """Forget the handled cancellation so the task's later awaits are not cancelled again."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):  # Python >= 3.11
+        task.uncancel()
 
 
 class GatewayApp:
@@ -103,6 +114,7 @@ class GatewayApp:
         )
         self.pool: AsyncConnectionPool[Any] | None = None
         self.cache = SchemaCache()
+        self.rpc = RpcPlanner(config.max_rows)
         self.app = Starlette(
             routes=[
                 Route("/rest/v1/{path:path}", self._endpoint, methods=_METHODS),
@@ -125,6 +137,7 @@ class GatewayApp:
             # leave psycopg believing a statement was prepared when it never was (26000).
             kwargs={"autocommit": True, "prepare_threshold": None},
             open=False,
+            timeout=self.config.pool_timeout,
             name="supabase-jobs-gateway",
         )
         await pool.open(wait=True, timeout=30)
@@ -141,6 +154,7 @@ class GatewayApp:
         assert self.pool is not None
         async with self.pool.connection() as conn:
             self.cache = await load_schema_cache(conn, self.config.schemas)
+        self.rpc.clear()  # cached plans name functions of the old cache
 
     async def _no_route(self, _request: Request) -> Response:
         body = b'{"message":"no Route matched with those values"}'
@@ -149,8 +163,18 @@ class GatewayApp:
     async def _endpoint(self, request: Request) -> Response:
         try:
             response = await self._handle(request)
+        except ClientDisconnect:
+            # The client left while sending its body: nobody reads this answer, and it is
+            # not a gateway fault worth a logged traceback.
+            response = Response(b"", 400)
         except GatewayError as err:
             response = error_response(err)
+        except asyncio.CancelledError:
+            # ``stop()`` ran out of grace and cancelled the request. Without this, uvicorn
+            # answers a plain-text 500 and logs a traceback; the client gets a JSON 503 like
+            # a proxy in front of a stopping PostgREST (a numeric code marks a proxy error).
+            _uncancel()
+            response = error_response(_STOPPED)
         except Exception:  # never a traceback to the client
             logger.exception("unexpected gateway error", extra={"action": "gateway_request"})
             response = error_response(GatewayError(500, "XX000", "Internal gateway error"))
@@ -191,7 +215,7 @@ class GatewayApp:
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length", "")
         chunks: list[bytes] = []
-        size = int(declared) if declared.isdigit() else 0
+        size = int(declared) if declared.isascii() and declared.isdigit() else 0
         if size <= limit:
             size = 0
             async for chunk in request.stream():
@@ -232,7 +256,9 @@ class GatewayApp:
         head = method == "HEAD"
         shape = Shape(singular=singular, head=head)
         if is_rpc:
-            plan = self._plan_rpc(schema, segments[1], method, query, prefs, body, singular, head)
+            plan = self.rpc.plan(
+                self.cache, schema, segments[1], method, query, prefs, body, shape=shape
+            )
         else:
             plan = self._plan_table(schema, segments[0], method, query, prefs, body, shape)
         ctx = RequestContext(
@@ -296,7 +322,7 @@ class GatewayApp:
         assert body is not None
         if method == "PATCH":
             refuse_range_on_write(query)
-            parsed = _parse_json(body)
+            parsed = parse_json(body)
             if not isinstance(parsed, dict):
                 raise invalid_body()
             keys = list(query.columns) if query.columns is not None else list(parsed)
@@ -309,7 +335,7 @@ class GatewayApp:
             if not body.strip():
                 raise invalid_body()
             return list(query.columns)
-        parsed = _parse_json(body)
+        parsed = parse_json(body)
         if isinstance(parsed, dict):
             return list(parsed)
         if not isinstance(parsed, list) or not all(isinstance(row, dict) for row in parsed):
@@ -320,41 +346,3 @@ class GatewayApp:
         if any(row.keys() != first for row in parsed):
             raise invalid_body("All object keys must match")
         return list(first)
-
-    def _plan_rpc(
-        self,
-        schema: str,
-        name: str,
-        method: str,
-        query: QueryParams,
-        prefs: Preferences,
-        body: str | None,
-        singular: bool,
-        head: bool,
-    ) -> Plan:
-        read_only = True
-        if method == "POST":
-            text = body if body and body.strip() else "{}"
-            if query.columns is not None:
-                keys = frozenset(query.columns)
-            else:
-                parsed = _parse_json(text)
-                keys = frozenset(parsed) if isinstance(parsed, dict) else frozenset({"\0"})
-            fn = resolve_function(self.cache, schema, name, keys, json_body=True)
-            read_only = not fn.volatile
-            body = text
-        else:
-            keys = frozenset(query.args)
-            fn = resolve_function(self.cache, schema, name, keys, json_body=False)
-            body = None
-        return plan_rpc(
-            fn,
-            keys,
-            query,
-            prefs,
-            body=body,
-            read_only=read_only,
-            singular=singular,
-            head=head,
-            max_rows=self.config.max_rows,
-        )

@@ -8,6 +8,7 @@ PostgREST v14 writes it (``Error.hs``), with ``Proxy-Status: PostgREST; error=<c
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ __all__ = [
     "db_error",
     "invalid_body",
     "invalid_query",
+    "parse_json",
     "status_for_sqlstate",
 ]
 
@@ -116,6 +118,19 @@ def invalid_body(message: str = "Empty or invalid json", details: Any = None) ->
     return GatewayError(400, "PGRST102", message, details)
 
 
+def parse_json(text: str | bytes) -> Any:
+    """Parse a request body, or raise PGRST102 (NaN/Infinity are refused, as in JSON)."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except (ValueError, RecursionError):
+        # RecursionError: valid but absurdly nested JSON; refused, never a 500.
+        raise invalid_body() from None
+
+
 def status_for_sqlstate(sqlstate: str, message: str, *, anon: bool) -> int:
     """Map a SQLSTATE to the HTTP status PostgREST answers.
 
@@ -145,32 +160,88 @@ def status_for_sqlstate(sqlstate: str, message: str, *, anon: bool) -> int:
     return _CLASS_STATUS.get(sqlstate[:2], 400)
 
 
-def _raised_pgrst(message: str, detail: str | None) -> GatewayError:
-    """Decode ``RAISE SQLSTATE 'PGRST'``: JSON message (code/message/...) and JSON detail."""
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_PGRST_MESSAGE_HINT = (
+    "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional"
+    " keys: 'details', 'hint'."
+)
+_PGRST_DETAIL_HINT = (
+    "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional"
+    " key: 'status_text'."
+)
+
+
+def _pgrst_parse_error(details: str, hint: str) -> GatewayError:
+    return GatewayError(
+        500,
+        "PGRST121",
+        "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+        details,
+        hint,
+    )
+
+
+def _loads_object(text: str) -> dict[str, Any] | None:
     try:
-        body = json.loads(message)
-        extra = json.loads(detail) if detail else {}
-        status = int(extra.get("status", 400)) if isinstance(extra, dict) else 400
-        headers = extra.get("headers", {}) if isinstance(extra, dict) else {}
-        if not isinstance(body, dict) or not isinstance(headers, dict):
-            raise ValueError("not an object")
-        return GatewayError(
-            status,
-            str(body.get("code", "")),
-            str(body.get("message", "")),
-            body.get("details"),
-            body.get("hint"),
-            {str(k).lower(): str(v) for k, v in headers.items()},
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_optional_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _raised_pgrst(message: str, detail: str | None) -> GatewayError:
+    """Decode ``RAISE SQLSTATE 'PGRST'`` as PostgREST's ``parseRaisePGRST`` does.
+
+    MESSAGE must be an object with string ``code`` and ``message``; DETAIL must be an object
+    with an integer ``status`` and a string-to-string ``headers`` object. Stricter than
+    PostgREST on one point: a status outside 100-599 or a header that HTTP cannot carry (a
+    CR/LF in a value, a space in a name) is refused too, because sending it would make the
+    HTTP layer drop the connection instead of answering.
+    """
+    body = _loads_object(message)
+    if (
+        body is None
+        or not isinstance(body.get("code"), str)
+        or not isinstance(body.get("message"), str)
+        or not _is_optional_text(body.get("details"))
+        or not _is_optional_text(body.get("hint"))
+    ):
+        return _pgrst_parse_error(
+            f"Invalid JSON value for MESSAGE: '{message}'", _PGRST_MESSAGE_HINT
         )
-    except (ValueError, TypeError):
-        return GatewayError(
-            500,
-            "PGRST121",
-            "Could not parse JSON in the RAISE SQLSTATE 'PGRST' error",
-            "Invalid JSON value for MESSAGE: '" + message + "'",
-            "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional"
-            " keys: 'details', 'hint'.",
-        )
+    if detail is None:
+        return _pgrst_parse_error("DETAIL is missing in the RAISE statement", _PGRST_DETAIL_HINT)
+    extra = _loads_object(detail)
+    status = extra.get("status") if extra is not None else None
+    headers = extra.get("headers") if extra is not None else None
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not 100 <= status <= 599
+        or not isinstance(headers, dict)
+        or not all(_header_ok(k, v) for k, v in headers.items())
+    ):
+        return _pgrst_parse_error(f"Invalid JSON value for DETAIL: '{detail}'", _PGRST_DETAIL_HINT)
+    return GatewayError(
+        status,
+        body["code"],
+        body["message"],
+        body.get("details"),
+        body.get("hint"),
+        {k.lower(): v for k, v in headers.items()},
+    )
+
+
+def _header_ok(name: str, value: Any) -> bool:
+    return (
+        bool(_HEADER_NAME.match(name))
+        and isinstance(value, str)
+        and not any(ch in value for ch in "\r\n\0")
+    )
 
 
 def db_error(exc: psycopg.Error, *, anon: bool) -> GatewayError:

@@ -7,6 +7,7 @@ declared types, so a 10,000-row insert costs no per-row Python work.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +44,13 @@ _SOURCE = sql.Identifier("pgrst_source")
 
 @dataclass
 class Plan:
-    """One statement and the facts the response is built from."""
+    """One statement and the facts the response is built from.
 
-    statement: sql.Composed
+    ``body_param`` names the parameter holding the request body, so a cached rpc plan can be
+    reused with another body (:meth:`with_body`) without composing its SQL again.
+    """
+
+    statement: sql.Composed | bytes
     params: dict[str, Any]
     read_only: bool
     kind: str
@@ -56,6 +61,19 @@ class Plan:
     missing_applied: bool = False
     primary_key: tuple[str, ...] = ()
     table: str = ""
+    body_param: str | None = None
+
+    def rendered(self) -> Plan:
+        """This plan with its statement rendered to bytes once (for reuse across requests)."""
+        if isinstance(self.statement, sql.Composable):
+            return dataclasses.replace(self, statement=self.statement.as_bytes(None))
+        return self
+
+    def with_body(self, body: str) -> Plan:
+        """This plan with ``body`` bound in place of the body it was built with."""
+        if self.body_param is None:
+            return self
+        return dataclasses.replace(self, params={**self.params, self.body_param: body})
 
 
 def _count(prefs: Preferences, source: sql.Composable) -> sql.Composable | None:

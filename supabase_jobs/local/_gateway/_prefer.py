@@ -103,7 +103,7 @@ def parse_prefer(headers: list[str], timezones: frozenset[str]) -> Preferences:
             key, value = key.strip(), value.strip()
             if sep and key in _CHOICES and value in _CHOICES[key]:
                 values.setdefault(key, value)
-            elif sep and key == "max-affected" and value.isdigit():
+            elif sep and key == "max-affected" and value.isascii() and value.isdigit():
                 max_affected = int(value) if max_affected is None else max_affected
             elif sep and key == "timezone" and value in timezones:
                 values.setdefault(key, value)

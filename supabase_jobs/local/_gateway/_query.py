@@ -161,7 +161,7 @@ def parse_field(text: str) -> Field:
         key = unquote(key)
         if not key:
             raise invalid_query(f'"failed to parse json path ({text})"')
-        path.append((arrow, int(key) if re.fullmatch(r"-?\d+", key) else key))
+        path.append((arrow, int(key) if re.fullmatch(r"-?[0-9]+", key) else key))
     return Field(name, tuple(path))
 
 
@@ -281,7 +281,8 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
 
 
 def _parse_int(name: str, value: str) -> int:
-    if not value.isdigit():
+    # ASCII only: str.isdigit() accepts "²", which int() then rejects with a ValueError.
+    if not (value.isascii() and value.isdigit()):
         raise invalid_query(f'"failed to parse {name} parameter ({value})"')
     return int(value)
 

@@ -107,7 +107,7 @@ class Gateway:
             lifespan="on",
             http="auto",  # httptools when installed, else h11
             ws="none",
-            timeout_graceful_shutdown=3,
+            timeout_graceful_shutdown=self.config.shutdown_timeout,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

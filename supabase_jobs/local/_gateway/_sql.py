@@ -87,6 +87,11 @@ class Params:
             return sql.Placeholder(name)
         return sql.SQL("{}::{}").format(sql.Placeholder(name), sql.SQL(cast))
 
+    @property
+    def last_name(self) -> str | None:
+        """The name of the most recently bound value."""
+        return f"p{len(self.values) - 1}" if self.values else None
+
 
 @dataclass(frozen=True)
 class Shape:

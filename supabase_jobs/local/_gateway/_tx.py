@@ -9,13 +9,13 @@ COMMIT travel in one round trip.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from supabase_jobs.local._gateway._auth import AuthResult
@@ -52,20 +52,37 @@ class Result:
     body: str | None
 
 
-def _settings_statement(ctx: RequestContext) -> tuple[sql.Composed, list[Any]]:
-    pairs: list[tuple[str, str]] = [("search_path", ctx.search_path)]
-    pairs.extend(ctx.role_settings)
-    pairs.append(("role", ctx.auth.role))
-    pairs.append(("request.jwt.claims", ctx.auth.claims))
-    pairs.append(("request.method", ctx.method))
-    pairs.append(("request.path", ctx.path))
-    pairs.append(("request.headers", json.dumps(ctx.headers)))
-    pairs.append(("request.cookies", json.dumps(ctx.cookies)))
+@functools.lru_cache(maxsize=64)
+def _set_config_sql(count: int) -> bytes:
+    """``SELECT set_config(%s, %s, true), ...`` for ``count`` settings, built once per count.
+
+    Names and values are both bound, so the text depends only on how many settings there
+    are; caching it keeps SQL composition off the per-request path.
+    """
+    return b"SELECT " + b", ".join([b"set_config(%s, %s, true)"] * count)
+
+
+def _settings_statement(ctx: RequestContext) -> tuple[bytes, list[Any]]:
+    params: list[Any] = ["search_path", ctx.search_path]
+    for key, value in ctx.role_settings:
+        params += (key, value)
+    params += (
+        "role",
+        ctx.auth.role,
+        "request.jwt.claims",
+        ctx.auth.claims,
+        "request.method",
+        ctx.method,
+        "request.path",
+        ctx.path,
+        "request.headers",
+        json.dumps(ctx.headers),
+        "request.cookies",
+        json.dumps(ctx.cookies),
+    )
     if ctx.timezone:
-        pairs.append(("timezone", ctx.timezone))
-    calls = sql.SQL(", ").join(sql.SQL("set_config(%s, %s, true)") for _ in pairs)
-    params = [value for pair in pairs for value in pair]
-    return sql.SQL("SELECT ") + calls, params
+        params += ("timezone", ctx.timezone)
+    return _set_config_sql(len(params) // 2), params
 
 
 async def _rollback_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -128,7 +145,7 @@ async def run_in_transaction(
 async def _pipelined(
     conn: psycopg.AsyncConnection[Any],
     plan: Plan,
-    settings: sql.Composed,
+    settings: bytes,
     settings_params: list[Any],
     *,
     commit: bool,
