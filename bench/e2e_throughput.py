@@ -1,7 +1,9 @@
 """End-to-end throughput: the SDK over HTTP (gateway) against psycopg straight to the database.
 
-One run, one local stack (throwaway PostgreSQL + the PostgREST-compatible gateway in this
-process), every figure measured in the same run:
+One run, one local stack (throwaway PostgreSQL + the PostgREST-compatible gateway), every
+figure measured in the same run. The stack runs in its own process (``supabase-jobs local
+start``), as PostgREST runs beside an app in production; ``--in-process`` runs it in this
+process instead, where the gateway and the client share one GIL.
 
 (a) ``dispatch_many`` of N jobs (default 10,000) with :class:`JobsClient` through the gateway,
     against ONE multi-row ``INSERT ... RETURNING *`` of the same rows through psycopg
@@ -20,10 +22,15 @@ Run: ``.venv/bin/python bench/e2e_throughput.py [-n 10000] [-m 5000] [--rounds 3
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -51,7 +58,45 @@ def items(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def truncate(stack: LocalStack) -> None:
+@dataclass(frozen=True)
+class Stack:
+    """What the benchmark needs of a running stack."""
+
+    url: str
+    service_role_key: str
+    database_url: str
+
+
+@contextlib.contextmanager
+def stack_in_subprocess() -> Iterator[Stack]:
+    """``supabase-jobs local start`` in a child process; Ctrl-C (SIGINT) stops it."""
+    cmd = [sys.executable, "-m", "supabase_jobs", "local", "start"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            values: dict[str, str] = {}
+            while len(values) < 5 and (line := proc.stdout.readline()):
+                if "=" in line and not line.startswith("#"):
+                    name, _, value = line.strip().partition("=")
+                    values[name] = value
+            yield Stack(
+                values["SUPABASE_URL"],
+                values["SUPABASE_SERVICE_ROLE_KEY"],
+                values["DATABASE_URL"],
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def stack_in_process() -> Iterator[Stack]:
+    with LocalStack() as local:
+        yield Stack(local.url, local.service_role_key, local.database_url)
+
+
+def truncate(stack: Stack) -> None:
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute("truncate public.jobs")
 
@@ -68,7 +113,7 @@ def best(rounds: int, prepare: Callable[[], None], run: Callable[[], int], expec
     return min(times)
 
 
-def psycopg_insert(stack: LocalStack, rows: list[dict[str, Any]]) -> int:
+def psycopg_insert(stack: Stack, rows: list[dict[str, Any]]) -> int:
     values = sql.SQL(", ").join(sql.SQL("(%s, %s, %s)") for _ in rows)
     query = sql.SQL(
         "insert into public.jobs (tenant_id, type, payload) values {} returning *"
@@ -82,7 +127,7 @@ def psycopg_insert(stack: LocalStack, rows: list[dict[str, Any]]) -> int:
     return len(inserted)
 
 
-def seed(stack: LocalStack, m: int) -> None:
+def seed(stack: Stack, m: int) -> None:
     truncate(stack)
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute(
@@ -100,7 +145,7 @@ def sdk_process(client: JobsClient) -> int:
     return done
 
 
-def psycopg_process(stack: LocalStack) -> int:
+def psycopg_process(stack: Stack) -> int:
     done = 0
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         while True:
@@ -126,9 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-m", type=int, default=5_000, help="jobs to process")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the gateway in this process (one GIL)"
+    )
     args = parser.parse_args(argv)
     rows = items(args.n)
-    with LocalStack() as stack, httpx.Client(timeout=120) as http:
+    start = stack_in_process if args.in_process else stack_in_subprocess
+    with start() as stack, httpx.Client(timeout=120) as http:
         options = ClientOptions(httpx_client=http, postgrest_client_retry=False)
         client = JobsClient(create_client(stack.url, stack.service_role_key, options))
         client.dispatch_many(rows[:100])  # warm up connections and caches
@@ -141,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     ratio_a, ratio_b = db_a / sdk_a, db_b / sdk_b
     report = {
+        "gateway": "in-process" if args.in_process else "own process",
         "dispatch_many": {
             "jobs": args.n,
             "sdk_http_s": round(sdk_a, 4),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from ._constants import (
@@ -282,6 +282,9 @@ def parse_job(row: object) -> Job:
         ) from None
 
 
+_JOB_LIST: TypeAdapter[list[Job]] = TypeAdapter(list[Job])
+
+
 def parse_jobs(data: object) -> list[Job]:
     """Parse a list of rows (a single object is accepted as a one-row list)."""
     if data is None:
@@ -290,7 +293,14 @@ def parse_jobs(data: object) -> list[Job]:
         return [parse_job(data)]
     if not isinstance(data, list):
         raise BackendError("unexpected response: expected a list of jobs rows")
-    return [parse_job(row) for row in data]
+    try:
+        # One validator call for the whole list: about half the cost of one call per row,
+        # which matters for claim(100) / complete_many answers.
+        return _JOB_LIST.validate_python(data)
+    except PydanticValidationError:
+        raise BackendError(
+            "unexpected response: not a list of jobs rows (is SUPABASE_JOBS_TABLE right?)"
+        ) from None
 
 
 def log_dispatched(jobs: Sequence[Job], prepared: Sequence[PreparedJob]) -> None:

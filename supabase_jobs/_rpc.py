@@ -154,6 +154,8 @@ def heartbeat_params(jobs: object, lease_seconds: object) -> dict[str, Any]:
 
 def clean_result(result: object, config: JobsConfig, path: str = "result") -> Any:
     """Validate a job result (any JSON value) and scrub secrets out of it."""
+    if result is None:  # the common case (no-op handlers, complete_many of bare jobs)
+        return None
     return prepare_payload(
         result,
         mode=config.scrub_mode,

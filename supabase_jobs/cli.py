@@ -145,7 +145,10 @@ def _local_start(args: argparse.Namespace) -> int:
     from .local import LocalStack
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Handle both explicitly: a process started in the background by a non-interactive
+    # shell inherits SIGINT as *ignored*, and Ctrl-C / `kill -INT` must still stop it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with LocalStack(gateway_options={"port": args.port}) as stack:
         lines = [f"{name}={value}" for name, value in stack.env().items()]
         print("\n".join(lines), flush=True)
@@ -153,10 +156,7 @@ def _local_start(args: argparse.Namespace) -> int:
             args.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
             print(f"# wrote {args.env_file}", flush=True)
         print("# local stack running; press Ctrl-C to stop", file=sys.stderr, flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):  # a timed wait keeps the main thread responsive
             pass
     print("# local stack stopped", file=sys.stderr)
     return 0

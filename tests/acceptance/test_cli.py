@@ -105,8 +105,17 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.integration
-def test_local_start_prints_env_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored_by_parent", [False, True])
+def test_local_start_prints_env_and_stops_on_ctrl_c(
+    tmp_path: Path, sigint_ignored_by_parent: bool
+) -> None:
+    # A background job of a non-interactive shell (CI, `cmd &`) inherits SIGINT as
+    # ignored; the command must still stop on it.
     env_file = tmp_path / ".env.local"
     with subprocess.Popen(
         [sys.executable, "-m", "supabase_jobs", "local", "start", "--env-file", str(env_file)],
@@ -114,6 +123,7 @@ def test_local_start_prints_env_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint if sigint_ignored_by_parent else None,
     ) as proc:
         values = _read_env_then_interrupt(proc, env_file)
     db = urlsplit(values["DATABASE_URL"])
