@@ -1,3 +1,5 @@
+# PGQueuer and Procrastinate are optional ([bench]); without them their decorators are untyped.
+# mypy: disable-error-code="untyped-decorator"
 """Lifecycle throughput: process N no-op jobs with our SQL, PGQueuer and Procrastinate.
 
 All three run against one throwaway PostgreSQL cluster (a fresh database per system and
