@@ -8,7 +8,7 @@ baseline ``json.dumps(payload)`` measured in the same run, and their ratio. Targ
 The measured callable is :func:`prepare`, right below: validate + scrub + build the row
 (``_core.prepare_dispatch``) + serialize the request body exactly as httpx does for
 ``json=``. ``--payload-only`` measures the payload half alone
-(``_validate.prepare_payload``: validate + scrub + serialize the payload).
+(``_payload.prepare_payload``: validate + scrub + serialize the payload).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from supabase_jobs._core import prepare_dispatch
+from supabase_jobs._payload import prepare_payload
 from supabase_jobs._registry import JobTypeRegistry
 from supabase_jobs._settings import JobsConfig
-from supabase_jobs._validate import prepare_payload
 
 TARGET_RATIO_A = 4.0
 TENANT = "1521f0ae-4db7-4110-a993-c494535d9b00"

@@ -43,10 +43,10 @@ from ._errors import (
     ValidationError,
 )
 from ._models import Job
+from ._payload import prepare_payload
 from ._registry import JobType, JobTypeRegistry
 from ._settings import JobsConfig
 from ._validate import (
-    prepare_payload,
     validate_idempotency_key,
     validate_max_attempts,
     validate_priority,

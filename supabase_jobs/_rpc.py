@@ -22,10 +22,10 @@ from ._constants import (
 )
 from ._errors import BackendError, LeaseLostError, NotClaimedError, ValidationError
 from ._models import Job, JobStats, JobStatus
+from ._payload import prepare_payload
 from ._sanitize import scrub_text
 from ._settings import JobsConfig
 from ._validate import (
-    prepare_payload,
     validate_queue_name,
     validate_run_at,
     validate_type_name,

@@ -15,9 +15,10 @@ import httpx
 from postgrest import AsyncPostgrestClient
 from supabase import AsyncClient
 
-from .._errors import ConfigurationError, remember_request_id, translate_errors
+from .._errors import ConfigurationError
 from .._registry import JobTypeRegistry
 from .._settings import JobsConfig, check_service_role
+from .._translate import remember_request_id, translate_errors
 
 __all__ = ["AsyncJobsBase"]
 

@@ -31,11 +31,12 @@ from .._batch import (
     select_duplicates,
 )
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
-from .._errors import BackendError, NotFoundError, translate_errors
+from .._errors import BackendError, NotFoundError
 from .._models import Job, JobStatus
 from .._registry import JobTypeRegistry
 from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
+from .._translate import translate_errors
 from .._validate import validate_uuid
 from ._lifecycle import JobsLifecycle
 

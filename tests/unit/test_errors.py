@@ -29,8 +29,8 @@ from supabase_jobs._errors import (
     TransportError,
     TransportTimeoutError,
     ValidationError,
-    translate_errors,
 )
+from supabase_jobs._translate import translate_errors
 
 from ._helpers import SERVICE_KEY, TENANT, Flavor, Recorder
 

@@ -9,14 +9,13 @@ import pytest
 
 from supabase_jobs._errors import SecretInPayloadError, ValidationError
 from supabase_jobs._sanitize import (
-    PLAIN_KEYS,
     REDACTED,
-    is_secret_key,
     looks_like_secret,
     scrub,
     scrub_text,
     text_may_contain_secret,
 )
+from supabase_jobs._secret_keys import PLAIN_KEYS, is_secret_key
 
 # Every example of issue 2 item 7 and design.md section 5 is in one of these two lists.
 SECRET_KEYS = [

@@ -9,14 +9,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supabase_jobs._payload import prepare_payload
 from supabase_jobs._sanitize import (
     REDACTED,
-    is_secret_key,
     looks_like_secret,
     scrub,
     text_may_contain_secret,
 )
-from supabase_jobs._validate import prepare_payload
+from supabase_jobs._secret_keys import is_secret_key
 
 from .test_sanitize import PLAIN_KEYS_CORPUS, PLAIN_VALUES, SECRET_KEYS, SECRET_VALUES
 

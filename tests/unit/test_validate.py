@@ -1,4 +1,4 @@
-"""Validation before any network call: ids, names, numbers, times and payloads."""
+"""Validation before any network call: ids, names, numbers, times; payloads (_payload)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,11 @@ from supabase_jobs._errors import (
     SecretInPayloadError,
     ValidationError,
 )
+from supabase_jobs._payload import prepare_payload, validate_payload
 from supabase_jobs._sanitize import REDACTED
 from supabase_jobs._validate import (
-    prepare_payload,
     validate_idempotency_key,
     validate_max_attempts,
-    validate_payload,
     validate_priority,
     validate_queue_name,
     validate_run_at,
@@ -380,12 +379,12 @@ def test_batch_paths() -> None:
 
 
 def test_fast_encoder_matches_the_stdlib_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    from supabase_jobs import _validate
+    from supabase_jobs import _payload
 
     value = {"é": [1, 2.5, -0.0, 1e300, True, None, '\u2028 " \\ \n'], "n": {"m": []}}
-    fast = _validate._make_encoder()
+    fast = _payload._make_encoder()
     monkeypatch.setattr(json.encoder, "c_make_encoder", None)
-    slow = _validate._make_encoder()
+    slow = _payload._make_encoder()
     assert fast(value) == slow(value)
     assert fast(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
