@@ -187,3 +187,71 @@ def test_cancel_revokes_a_running_lease(db: Database) -> None:
     args = {"p_job_id": job_id, "p_lease_id": job["lease_id"]}
     raises_sqlstate("SJ001", lambda: api.rpc("sj_complete_v1", args))
     assert db.job(job_id)["status"] == "cancelled"
+
+
+def test_repeated_complete_in_one_transaction_is_success(db: Database) -> None:
+    # PostgREST never does this, but a plain-SQL caller (or a database function) may complete
+    # a job twice in one transaction: the second call must not look like a lost lease.
+    (job_id,) = db.add_jobs(1)
+    job = claim_one(db)
+    call = "select * from public.sj_complete_v1(%s, %s, '{\"n\": 1}')"
+    with db.admin.transaction():
+        first = db.admin.execute(call, [job_id, job["lease_id"]]).fetchone()
+        again = db.admin.execute(call, [job_id, job["lease_id"]]).fetchone()
+    assert first is not None and again == first and again["status"] == "completed"
+
+
+def test_complete_many_in_a_savepoint_returns_each_row_once(db: Database) -> None:
+    db.add_jobs(2)
+    api = db.api()
+    held, other = api.rpc("sj_claim_v1", {"p_worker_id": "w", "p_limit": 2})
+    items = [
+        {"id": held["id"], "lease_id": held["lease_id"], "result": None},
+        {"id": other["id"], "lease_id": uuid.uuid4(), "result": None},  # not held
+    ]
+    with api.conn.transaction():  # the sim's own transaction becomes a savepoint
+        done = api.rpc("sj_complete_many_v1", {"p_items": items})
+    assert [r["id"] for r in done] == [held["id"]]
+    assert db.job(other["id"])["status"] == "processing"
+
+
+def test_repeated_terminal_fail_is_success_and_records_once(db: Database) -> None:
+    (job_id,) = db.add_jobs(1)
+    job = claim_one(db)
+    api = db.api()
+    args = {"p_job_id": job_id, "p_lease_id": job["lease_id"], "p_error": ERROR, "p_retry": False}
+    first = api.rpc("sj_fail_v1", args)
+    assert first["status"] == "failed" and first["lease_id"] == job["lease_id"]
+    assert api.rpc("sj_fail_v1", args) == first
+    items = [{"id": job_id, "lease_id": job["lease_id"], "error": ERROR, "retry": False}]
+    assert api.rpc("sj_fail_many_v1", {"p_items": items}) == [first]
+    assert len(db.job(job_id)["errors"]) == 1
+
+
+def test_repeated_retrying_fail_is_lost_and_changes_nothing(db: Database) -> None:
+    (job_id,) = db.add_jobs(1)
+    job = claim_one(db)
+    api = db.api()
+    args = {"p_job_id": job_id, "p_lease_id": job["lease_id"], "p_error": ERROR}
+    first = api.rpc("sj_fail_v1", args)
+    assert first["status"] == "pending" and first["lease_id"] is None
+    raises_sqlstate("SJ001", lambda: api.rpc("sj_fail_v1", args))
+    assert db.job(job_id) == first
+
+
+def test_lease_expired_on_last_attempt_revokes_the_lease(db: Database) -> None:
+    (job_id,) = db.add_jobs(1, max_attempts=1)
+    job = claim_one(db, "w1")
+    db.expire(job_id)
+    api = db.api()
+    assert api.rpc("sj_claim_v1", {"p_worker_id": "w2"}) == []  # fails it: no attempt left
+    failed = db.job(job_id)
+    assert failed["status"] == "failed" and failed["lease_id"] is None
+    # The late worker's own fail is a lost lease, not a repeat of a fail it never made.
+    late = {"p_job_id": job_id, "p_lease_id": job["lease_id"], "p_error": ERROR, "p_retry": False}
+    raises_sqlstate("SJ001", lambda: api.rpc("sj_fail_v1", late))
+    raises_sqlstate(
+        "SJ001",
+        lambda: api.rpc("sj_complete_v1", {"p_job_id": job_id, "p_lease_id": job["lease_id"]}),
+    )
+    assert db.job(job_id) == failed

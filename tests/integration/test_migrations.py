@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import psycopg
@@ -220,3 +221,119 @@ def test_name_checks_accept_exactly_the_sdk_patterns(
         for sample, check, expected in conn.execute(query.encode(), [pattern, NAME_SAMPLES]):
             assert check == expected, sample
     assert sum(bool(re.fullmatch(pattern, s)) for s in NAME_SAMPLES) >= 5
+
+
+MESSY_LEGACY_TABLE = """
+create table public.tenants (id uuid primary key);
+insert into public.tenants values ('00000000-0000-0000-0000-000000000001');
+create table public.jobs (
+  id uuid primary key default gen_random_uuid(),
+  tenant_id uuid not null references public.tenants (id),
+  type text not null,
+  status text not null,
+  payload jsonb not null default '{}',
+  attempts int not null default 0,
+  worker_id text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz,
+  constraint jobs_status_valid check (status in ('pending', 'processing', 'completed', 'failed'))
+);
+create function public.touch_updated_at() returns trigger language plpgsql as $$
+begin new.updated_at := now(); return new; end $$;
+create trigger jobs_touch before update on public.jobs
+  for each row execute function public.touch_updated_at();
+insert into public.jobs (tenant_id, type, status, attempts) values
+  ('00000000-0000-0000-0000-000000000001', 'video_ingestion', 'pending', 0),
+  ('00000000-0000-0000-0000-000000000001', 'ai_generation', 'pending', 5);
+"""
+
+
+def test_upgrading_a_messy_legacy_table(pg_server: PostgresServer) -> None:
+    """Another status CHECK name, no status default, a nullable updated_at with a trigger,
+    a foreign key, and a pending row whose attempts already reach the default budget."""
+    dsn = fresh(pg_server, "mig_messy")
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(MESSY_LEGACY_TABLE.encode())
+        sql.apply_migrations(conn)
+        assert sql.apply_migrations(conn) == []
+        # Every old job is claimable, including the one with 5 attempts already spent.
+        claimed = conn.execute("select * from public.sj_claim_v1('w', 10)").fetchall()
+        assert sorted(r["type"] for r in claimed) == ["ai_generation", "video_ingestion"]
+        assert all(r["attempts"] <= r["max_attempts"] for r in claimed)
+        # The old CHECK named jobs_status_valid is gone: 'cancelled' is accepted.
+        cancelled = conn.execute(
+            "select * from public.sj_cancel_v1(%s)", [claimed[0]["id"]]
+        ).fetchone()
+        assert cancelled is not None and cancelled["status"] == "cancelled"
+        # A dispatch that leaves status (and updated_at) to their defaults.
+        row = conn.execute(
+            "insert into public.jobs (tenant_id, type)"
+            " values ('00000000-0000-0000-0000-000000000001', 'x') returning *"
+        ).fetchone()
+        assert row is not None and row["status"] == "pending" and row["updated_at"] is not None
+        nulls = conn.execute("select count(*) as n from public.jobs where updated_at is null")
+        assert nulls.fetchone() == {"n": 0}
+
+
+@pytest.mark.parametrize(
+    ("ddl", "message"),
+    [
+        (
+            "create table public.jobs (id bigint generated always as identity primary key,"
+            " tenant_id uuid not null, type text not null, status text not null default"
+            " 'pending', payload jsonb not null default '{}', attempts int not null default 0,"
+            " worker_id text, created_at timestamptz not null default now())",
+            "id is bigint (needs uuid)",
+        ),
+        (
+            "create table public.jobs (id uuid primary key, tenant_id uuid not null,"
+            " type text not null, status text not null, payload json not null,"
+            " created_at timestamptz not null default now())",
+            "payload is json (needs jsonb); attempts is missing (needs integer);"
+            " worker_id is missing (needs text)",
+        ),
+        (
+            "create table public.jobs (id uuid primary key, tenant_id uuid not null,"
+            " type text not null, status text not null, payload jsonb not null default '{}',"
+            " attempts int not null default 0, worker_id text,"
+            " created_at timestamptz not null default now(), priority text)",
+            "priority is text (needs integer)",
+        ),
+    ],
+)
+def test_incompatible_legacy_table_fails_clearly_and_changes_nothing(
+    pg_server: PostgresServer, ddl: str, message: str
+) -> None:
+    dsn = fresh(pg_server, f"mig_bad_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(ddl.encode())
+        before = catalog(dsn)
+        with pytest.raises(psycopg.Error) as info:
+            sql.apply_migrations(conn)
+        assert message in str(info.value)
+        assert catalog(dsn) == before
+        if "priority" not in message:  # the checks in 0001 run before anything is recorded
+            assert sql.applied_versions(conn) == set()
+
+
+def test_migrations_run_as_a_hosted_like_postgres_role(pg_server: PostgresServer) -> None:
+    """On hosted Supabase ``postgres`` is not a superuser: the migrations must not need one."""
+    dsn = fresh(pg_server, "mig_hosted")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "do $$ begin if not exists (select from pg_roles where rolname = 'sj_hosted') then"
+            " create role sj_hosted login nosuperuser createdb createrole bypassrls;"
+            " end if; end $$"
+        )
+        conn.execute("grant create on database mig_hosted to sj_hosted")
+        conn.execute("grant usage, create on schema public to sj_hosted")
+        conn.execute("grant usage on schema auth to sj_hosted")  # as Supabase grants postgres
+    with psycopg.connect(
+        pg_server.dsn(user="sj_hosted", dbname="mig_hosted"), autocommit=True
+    ) as conn:
+        applied = sql.apply_migrations(conn)
+        assert [m.version for m in applied] == [m.version for m in sql.migrations()]
+        owner = conn.execute(
+            "select relowner::regrole::text from pg_class where oid = 'public.jobs'::regclass"
+        ).fetchone()
+        assert owner == ("sj_hosted",)

@@ -20,6 +20,86 @@ alter table public.jobs
   add column if not exists finished_at timestamptz,
   add column if not exists updated_at timestamptz not null default now();
 
+-- "add column if not exists" keeps a column the old app already had, whatever its type: check
+-- the types (a clear error, in this transaction, before anything else changes), then give kept
+-- columns the defaults and NOT NULLs the functions rely on (NULLs filled first). On a table
+-- these statements just created, all of this changes nothing.
+do $$
+declare
+  v_problems text;
+begin
+  select pg_catalog.string_agg(pg_catalog.format('%s is %s (needs %s)', e.col,
+           pg_catalog.format_type(a.atttypid, a.atttypmod), e.wanted), '; ' order by e.ord)
+    into v_problems
+    from (values (1, 'queue', 'text'), (2, 'priority', 'integer'),
+                 (3, 'run_at', 'timestamp with time zone'), (4, 'max_attempts', 'integer'),
+                 (5, 'lease_id', 'uuid'), (6, 'locked_until', 'timestamp with time zone'),
+                 (7, 'heartbeat_at', 'timestamp with time zone'), (8, 'idempotency_key', 'text'),
+                 (9, 'result', 'jsonb'), (10, 'last_error', 'text'), (11, 'errors', 'jsonb'),
+                 (12, 'started_at', 'timestamp with time zone'),
+                 (13, 'finished_at', 'timestamp with time zone'),
+                 (14, 'updated_at', 'timestamp with time zone'))
+         as e(ord, col, wanted)
+    join pg_catalog.pg_attribute a
+      on a.attrelid = 'public.jobs'::regclass and a.attname = e.col
+     and a.attnum > 0 and not a.attisdropped
+   where pg_catalog.format_type(a.atttypid, null) <> e.wanted;
+  if v_problems is not null then
+    raise exception using errcode = '42804',
+      message = 'public.jobs is not compatible with supabase_jobs: ' || v_problems,
+      hint = 'Convert or rename these columns and run the migrations again;'
+             ' this migration changed nothing.';
+  end if;
+end
+$$;
+
+update public.jobs
+   set status = coalesce(status, 'pending'),
+       payload = coalesce(payload, '{}'::jsonb),
+       attempts = coalesce(attempts, 0),
+       created_at = coalesce(created_at, now()),
+       queue = coalesce(queue, 'default'),
+       priority = coalesce(priority, 0),
+       run_at = coalesce(run_at, created_at, now()),
+       max_attempts = coalesce(max_attempts, 5),
+       errors = coalesce(errors, '[]'::jsonb),
+       updated_at = coalesce(updated_at, created_at, now())
+ where status is null or payload is null or attempts is null or created_at is null
+    or queue is null or priority is null or run_at is null or max_attempts is null
+    or errors is null or updated_at is null;
+alter table public.jobs
+  alter column status set default 'pending', alter column status set not null,
+  alter column payload set default '{}'::jsonb, alter column payload set not null,
+  alter column attempts set default 0, alter column attempts set not null,
+  alter column created_at set default now(), alter column created_at set not null,
+  alter column queue set default 'default', alter column queue set not null,
+  alter column priority set default 0, alter column priority set not null,
+  alter column run_at set default now(), alter column run_at set not null,
+  alter column max_attempts set default 5, alter column max_attempts set not null,
+  alter column errors set default '[]'::jsonb, alter column errors set not null,
+  alter column updated_at set default now(), alter column updated_at set not null;
+
+-- The old app's own CHECK on status may have another name than ours (jobs_status_check,
+-- replaced below); left in place it would reject 'cancelled' at run time. Drop every CHECK
+-- that tests the status column alone.
+do $$
+declare
+  v_name name;
+begin
+  for v_name in
+    select c.conname
+      from pg_catalog.pg_constraint c
+      join pg_catalog.pg_attribute a
+        on a.attrelid = c.conrelid and a.attname = 'status' and not a.attisdropped
+     where c.conrelid = 'public.jobs'::regclass and c.contype = 'c'
+       and c.conkey = array[a.attnum]
+       and c.conname <> 'jobs_status_check'
+  loop
+    execute pg_catalog.format('alter table public.jobs drop constraint %I', v_name);
+  end loop;
+end
+$$;
+
 -- Legacy rows: a job the old code left in 'processing' has no lease. Give it one that
 -- expires after the default lease, so the claim path rescues it if its worker is gone.
 update public.jobs
@@ -27,6 +107,10 @@ update public.jobs
  where status = 'processing' and (lease_id is null or locked_until is null);
 -- Old rows may have counted more attempts than the new default allows.
 update public.jobs set max_attempts = least(attempts, 1000) where attempts > max_attempts;
+-- A legacy pending row whose attempts already reach max_attempts could never be claimed (nor
+-- ever fail): give it one more try.
+update public.jobs set max_attempts = attempts + 1
+ where status = 'pending' and attempts >= max_attempts and attempts < 1000;
 
 -- The limits repeat supabase_jobs/_constants.py (a test keeps them in step).
 alter table public.jobs

@@ -54,6 +54,9 @@ begin
     update public.jobs j
        set status = 'failed',
            finished_at = now(),
+           -- The lease is revoked: its holder's late fail must not look like a repeat of
+           -- its own terminal fail (see fail_many), and its complete must raise SJ001.
+           lease_id = null,
            locked_until = null,
            last_error = 'lease expired',
            errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
@@ -174,6 +177,9 @@ $$;
 -- same lease is waited for and then fails the fence here. Only when some item was not
 -- completed (rare: retries and lost leases) does a second statement, with a fresh snapshot,
 -- look for rows this lease completed before, including a request that committed meanwhile.
+-- The rows the UPDATE returned are told apart by id, collected as they stream out (free, as
+-- measured). Not by xmin = current transaction: that misses a completion made earlier in the
+-- same transaction (a false "lease lost") and, inside a savepoint, lists rows twice.
 -- (Locking all rows first in a separate pass cost an extra row lock per job.)
 create or replace function public.sj_complete_many_v1(p_items jsonb)
 returns setof public.jobs
@@ -183,7 +189,8 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_done bigint;
+  v_row public.jobs;
+  v_done uuid[] := '{}';
 begin
   if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
     raise exception using errcode = '22023', message = 'p_items must be a JSON array';
@@ -191,38 +198,40 @@ begin
   if pg_catalog.jsonb_array_length(p_items) > 10000 then
     raise exception using errcode = '22023', message = 'at most 10000 items per call';
   end if;
-  return query
-  with items as (
-    -- No DISTINCT: an id listed twice updates its row once, and if the copies name different
-    -- leases the held one wins, whatever the order.
-    select i.id, i.lease_id, i.result
-      from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid, result jsonb)
-  )
-  update public.jobs j
-     set status = 'completed',
-         result = i.result,
-         finished_at = now(),
-         locked_until = null,
-         updated_at = now()
-    from items i
-   where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
-     -- Found by primary key whatever the statistics say about status: a status filter alone
-     -- could let stale statistics ("no row is processing") turn this into a sequential scan.
-     and j.id = any(array(select x.id from items x))
-  returning j.*;
-  get diagnostics v_done = row_count;
-  if v_done < (select count(distinct i.id)
-                 from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
+  for v_row in
+    with items as (
+      -- No DISTINCT: an id listed twice updates its row once, and if the copies name
+      -- different leases the held one wins, whatever the order.
+      select i.id, i.lease_id, i.result
+        from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid, result jsonb)
+    )
+    update public.jobs j
+       set status = 'completed',
+           result = i.result,
+           finished_at = now(),
+           locked_until = null,
+           updated_at = now()
+      from items i
+     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+       -- Found by primary key whatever the statistics say about status: a status filter
+       -- alone could let stale statistics ("no row is processing") turn this into a
+       -- sequential scan.
+       and j.id = any(array(select x.id from items x))
+    returning j.*
+  loop
+    v_done := v_done || v_row.id;
+    return next v_row;
+  end loop;
+  if cardinality(v_done) < (select count(distinct i.id)
+                              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
     return query
     select j.*
       from public.jobs j
       join (select distinct i.id, i.lease_id
-              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid)) i
+              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid)
+             where i.id not in (select d.id from pg_catalog.unnest(v_done) as d(id))) i
         on i.id = j.id and i.lease_id = j.lease_id
      where j.status = 'completed'
-       -- Not the rows the UPDATE above just completed (already returned). (Called inside a
-       -- savepoint, those rows carry the subtransaction's xid and would be listed twice.)
-       and j.xmin <> pg_catalog.pg_current_xact_id()::xid
        and j.id = any(array(select (e.item ->> 'id')::uuid
                               from pg_catalog.jsonb_array_elements(p_items) as e(item)));
   end if;
@@ -259,7 +268,10 @@ $$;
 
 -- fail_many: record each held item's error; retry it with exponential backoff plus jitter
 -- (5 s doubling, capped at 1 h, x0.75..1.25) while attempts remain, else mark it failed.
--- Lost items are omitted, as in complete_many.
+-- Lost items are omitted, as in complete_many. A repeated fail by the lease that failed the
+-- job for good (a retried request) returns the row unchanged, as complete does; after a
+-- retrying fail the lease is cleared, so a repeat of that one is lost (SJ001), and changes
+-- nothing either (no second history entry, no attempt spent).
 create or replace function public.sj_fail_many_v1(p_items jsonb)
 returns setof public.jobs
 language plpgsql
@@ -267,6 +279,9 @@ volatile
 security invoker
 set search_path = ''
 as $$
+declare
+  v_row public.jobs;
+  v_done uuid[] := '{}';
 begin
   if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
     raise exception using errcode = '22023', message = 'p_items must be a JSON array';
@@ -289,7 +304,7 @@ begin
       message = 'each item needs "error": {"type": string|null, "message": string}; '
                 || '"retry" boolean; "retry_in_seconds" between 0 and 31536000';
   end if;
-  return query
+  for v_row in
   with items as (
     select distinct on (i.id)
            i.id,
@@ -328,7 +343,24 @@ begin
        and j.id = any(array(select x.id from items x))
     returning j.*
   )
-  select f.* from failed f;
+  select f.* from failed f
+  loop
+    v_done := v_done || v_row.id;
+    return next v_row;
+  end loop;
+  if cardinality(v_done) < (select count(distinct i.id)
+                              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
+    return query
+    select j.*
+      from public.jobs j
+      join (select distinct i.id, i.lease_id
+              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid)
+             where i.id not in (select d.id from pg_catalog.unnest(v_done) as d(id))) i
+        on i.id = j.id and i.lease_id = j.lease_id
+     where j.status = 'failed'
+       and j.id = any(array(select (e.item ->> 'id')::uuid
+                              from pg_catalog.jsonb_array_elements(p_items) as e(item)));
+  end if;
 end;
 $$;
 
