@@ -72,3 +72,42 @@ def test_quickstart_on_the_wheel_binaries() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "completed 7 jobs" in result.stdout
     assert "user of tenant B sees 3 jobs" in result.stdout
+
+
+def test_worker_example_drains_the_local_queue() -> None:
+    result = run_example("worker.py", "--local", "--drain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count(": completed (attempt 1)") == 9
+    assert out.count(": pending (attempt 1)") == 1  # the failing job, retried later
+    assert "stopped after 10 job(s)" in out
+
+
+def test_worker_example_stops_cleanly_on_sigint() -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(ROOT / "examples" / "worker.py"), "--local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:  # wait until the worker has handled a job
+            lines.append(line)
+            if ": completed" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 0, out
+    assert time.monotonic() - start < 30
+    assert "stopped after" in out
+    assert "Traceback" not in out

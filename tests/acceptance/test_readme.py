@@ -79,3 +79,12 @@ def test_job_types_section_example(project_env: LocalStack) -> None:
         exec(compile(block, "README.md[job types]", "exec"), {"jobs": jobs})
         job = jobs.dispatch(str(uuid.uuid4()), "send_email", {"to": "a@b.c", "subject": "hi"})
         assert (job.queue, job.max_attempts) == ("email", 10)
+
+
+def test_async_section_example(project_env: LocalStack) -> None:
+    block = next(b for b in BLOCKS if "AsyncJobsClient.from_env()" in b)
+    exec(compile(block, "README.md[async]", "exec"), {"__name__": "readme"})
+    with JobsClient.from_env(env_file=None) as jobs:
+        [job] = jobs.list()
+        assert job.status is JobStatus.COMPLETED
+        assert job.result == {"ok": True}
