@@ -15,12 +15,21 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from ._constants import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_SCHEMA,
+    DEFAULT_TABLE,
     MAX_CLAIM_LIMIT,
     MAX_ERROR_MESSAGE_LENGTH,
     MAX_LEASE_SECONDS,
     MAX_WORKER_ID_LENGTH,
 )
-from ._errors import BackendError, LeaseLostError, NotClaimedError, ValidationError
+from ._errors import (
+    BackendError,
+    ConfigurationError,
+    LeaseLostError,
+    NotClaimedError,
+    ValidationError,
+)
 from ._models import Job, JobStats, JobStatus
 from ._payload import prepare_payload
 from ._sanitize import scrub_text
@@ -36,6 +45,7 @@ from ._validate import (
 __all__ = [
     "ListQuery",
     "cancel_params",
+    "check_lifecycle_target",
     "claim_params",
     "clean_result",
     "complete_many_params",
@@ -43,6 +53,7 @@ __all__ = [
     "ensure_all_held",
     "error_entry",
     "fail_params",
+    "granted_lease_seconds",
     "heartbeat_params",
     "job_id_of",
     "lease_of",
@@ -142,14 +153,54 @@ def _job_list(items: object) -> builtins.list[object]:
     return listed
 
 
-def heartbeat_params(jobs: object, lease_seconds: object) -> dict[str, Any]:
-    """Parameters of ``sj_heartbeat_v1`` for one or more claimed jobs."""
-    leases = [lease_of(job, f"jobs[{i}]") for i, job in enumerate(_job_list(jobs))]
+def heartbeat_params(jobs: object, lease_seconds: object = None) -> dict[str, Any]:
+    """Parameters of ``sj_heartbeat_v1`` for one or more claimed jobs.
+
+    ``lease_seconds=None`` renews each lease for the length it was granted (``claim`` and
+    ``heartbeat`` set ``locked_until`` and ``heartbeat_at`` in one statement); a batch with
+    different lengths gets the longest, so no lease is ever shortened by a default.
+    """
+    items = _job_list(jobs)
+    leases = [lease_of(job, f"jobs[{i}]") for i, job in enumerate(items)]
+    if lease_seconds is None:
+        lease_seconds = max(
+            # lease_of() above has checked that every item is a claimed Job.
+            (granted_lease_seconds(job) for job in items if isinstance(job, Job)),
+            default=DEFAULT_LEASE_SECONDS,
+        )
     return {
         "p_job_ids": [job_id for job_id, _ in leases],
         "p_lease_ids": [lease_id for _, lease_id in leases],
         "p_lease_seconds": _lease_seconds(lease_seconds),
     }
+
+
+def granted_lease_seconds(job: Job) -> int:
+    """The lease length ``job`` was last granted, or the default when the row lacks it."""
+    if job.locked_until is None or job.heartbeat_at is None:
+        return DEFAULT_LEASE_SECONDS
+    granted = round((job.locked_until - job.heartbeat_at).total_seconds())
+    return min(max(granted, 1), MAX_LEASE_SECONDS)
+
+
+def check_lifecycle_target(config: JobsConfig) -> None:
+    """Refuse lifecycle RPCs for a table the shipped functions do not serve.
+
+    The ``sj_*_v1`` functions are created in ``public`` and work on ``public.jobs``; a
+    client configured for another schema or table would claim from a queue that its own
+    dispatches never reach.
+
+    Raises:
+        ConfigurationError: ``SUPABASE_JOBS_SCHEMA`` / ``SUPABASE_JOBS_TABLE`` is not the
+            default.
+    """
+    if (config.db_schema, config.table) != (DEFAULT_SCHEMA, DEFAULT_TABLE):
+        raise ConfigurationError(
+            "the lifecycle functions (claim, complete, fail, ...) work on public.jobs only; "
+            "SUPABASE_JOBS_SCHEMA / SUPABASE_JOBS_TABLE other than public / jobs are "
+            "supported for dispatch, get and list",
+            variables=("SUPABASE_JOBS_SCHEMA", "SUPABASE_JOBS_TABLE"),
+        )
 
 
 def clean_result(result: object, config: JobsConfig, path: str = "result") -> Any:

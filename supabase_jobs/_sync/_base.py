@@ -19,6 +19,7 @@ from supabase import Client
 
 from .._errors import ConfigurationError
 from .._registry import JobTypeRegistry
+from .._rpc import check_lifecycle_target
 from .._settings import JobsConfig, check_service_role
 from .._translate import remember_request_id, translate_errors
 
@@ -102,6 +103,7 @@ class JobsBase:
 
     def _rpc(self, name: str, params: dict[str, Any], action: str, **context: str) -> Any:
         """POST one ``sj_*`` function (never retried: RPCs write) and return its JSON."""
+        check_lifecycle_target(self._config)
         builder = self._rest().rpc(name, cast("dict[str, str]", params))
         with translate_errors(action, **context):
             response = builder.execute()

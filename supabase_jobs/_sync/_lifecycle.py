@@ -93,24 +93,26 @@ class JobsLifecycle(JobsBase):
         return jobs
 
     @overload
-    def heartbeat(self, jobs: Job, *, lease_seconds: int | timedelta = ...) -> Job: ...
+    def heartbeat(self, jobs: Job, *, lease_seconds: int | timedelta | None = ...) -> Job: ...
 
     @overload
     def heartbeat(
-        self, jobs: Sequence[Job], *, lease_seconds: int | timedelta = ...
+        self, jobs: Sequence[Job], *, lease_seconds: int | timedelta | None = ...
     ) -> builtins.list[Job]: ...
 
     def heartbeat(
         self,
         jobs: Job | Sequence[Job],
         *,
-        lease_seconds: int | timedelta = DEFAULT_LEASE_SECONDS,
+        lease_seconds: int | timedelta | None = None,
     ) -> Job | builtins.list[Job]:
         """Extend the leases of one or more claimed jobs (all or nothing).
 
         Args:
             jobs: A claimed job, or a list of them.
             lease_seconds: The new lease length from now (whole seconds or ``timedelta``).
+                ``None`` renews each lease for the length it was granted by ``claim``
+                (the longest, for a batch), so a default never shortens a lease.
 
         Returns:
             The renewed job (for one job) or jobs in input order (for a list).
