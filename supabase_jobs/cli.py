@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -50,10 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supabase-jobs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="supabase-jobs", description="A job queue for Supabase: SQL, local stack, jobs."
+    )
     commands = parser.add_subparsers(title="commands")
 
     migrations = commands.add_parser("migrations", help="print, export or apply the SQL")
+    migrations.set_defaults(handler=_usage(migrations))
     mig = migrations.add_subparsers(title="migrations commands")
     p = mig.add_parser("print", help="print every migration in order (pipe it to psql)")
     p.set_defaults(handler=_migrations_print)
@@ -61,10 +65,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=Path, default=Path("supabase/migrations"), help="target folder")
     p.set_defaults(handler=_migrations_export)
     p = mig.add_parser("apply", help="apply pending migrations with psycopg")
-    p.add_argument("--db-url", required=True, help="postgresql:// URL of the schema's owner")
+    p.add_argument(
+        "--db-url",
+        default=os.environ.get("SUPABASE_JOBS_DB_URL"),
+        help="postgresql:// URL of the schema's owner (default: $SUPABASE_JOBS_DB_URL)",
+    )
     p.set_defaults(handler=_migrations_apply)
 
     local = commands.add_parser("local", help="the local Supabase-compatible stack")
+    local.set_defaults(handler=_usage(local))
     loc = local.add_subparsers(title="local commands")
     p = loc.add_parser("start", help="start Postgres + the gateway in the foreground")
     p.add_argument("--env-file", type=Path, help="also write the NAME=value lines to this file")
@@ -86,11 +95,21 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A handler for a command group run without its subcommand: its help, exit code 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return handler
+
+
 def _migrations_print(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from . import sql
 
     for migration in sql.migrations():
-        out.write(f"-- supabase-jobs migration {migration.version:04d}: {migration.name}\n")
+        out.write(f"-- supabase-jobs migration {migration.name}\n")
         out.write(migration.sql.rstrip() + "\n\n")
     return 0
 
@@ -109,7 +128,7 @@ def _migrations_export(args: argparse.Namespace) -> int:
         if migration.version in done:
             continue
         ts = stamp.strftime("%Y%m%d%H%M") + f"{written:02d}"
-        path = target / f"{ts}_supabase_jobs_{migration.version:04d}_{migration.name}.sql"
+        path = target / f"{ts}_supabase_jobs_{migration.name}.sql"
         path.write_text(migration.sql, encoding="utf-8")
         print(f"wrote {path}")
         written += 1
@@ -122,6 +141,11 @@ def _migrations_apply(args: argparse.Namespace) -> int:
     from . import sql
     from ._errors import ConfigurationError
 
+    if not args.db_url:
+        raise ConfigurationError(
+            "migrations apply needs --db-url or SUPABASE_JOBS_DB_URL",
+            variables=("SUPABASE_JOBS_DB_URL",),
+        )
     try:
         import psycopg
     except ImportError as exc:  # psycopg comes with the [local] extra
@@ -136,7 +160,7 @@ def _migrations_apply(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"could not apply migrations with --db-url ({type(exc).__name__})"
         ) from exc
-    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+    names = ", ".join(m.name for m in applied)
     print(f"applied {len(applied)} migration(s)" + (f": {names}" if names else ""))
     return 0
 

@@ -350,7 +350,7 @@ end;
 $$;
 
 -- fail_many: record each held item's error; retry it with exponential backoff plus jitter
--- (5 s doubling, capped at 1 h, x0.75..1.25) while attempts remain, else mark it failed.
+-- (5 s doubling, x0.75..1.25, capped at 1 h) while attempts remain, else mark it failed.
 -- Lost items are omitted, as in complete_many. A repeated fail by the lease that failed the
 -- job for good (a retried request) returns the row unchanged, as complete does; after a
 -- retrying fail the lease is cleared, so a repeat of that one is lost (SJ001), and changes
@@ -408,8 +408,9 @@ begin
            run_at = case when i.retry and j.attempts < j.max_attempts
                          then now() + pg_catalog.make_interval(secs => coalesce(
                            i.retry_in_seconds,
-                           least(3600, 5 * pg_catalog.power(2, j.attempts - 1))
-                             * (0.75 + pg_catalog.random() * 0.5)))
+                           -- jitter first, then the cap: never longer than an hour
+                           least(3600, 5 * pg_catalog.power(2, j.attempts - 1)
+                                         * (0.75 + pg_catalog.random() * 0.5))))
                          else j.run_at end,
            lease_id = case when i.retry and j.attempts < j.max_attempts
                            then null else j.lease_id end,

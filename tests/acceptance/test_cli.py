@@ -38,11 +38,31 @@ def test_no_command_prints_usage_and_exits_2() -> None:
     assert "migrations" in result.stderr
 
 
+@pytest.mark.parametrize(("group", "sub"), [("migrations", "export"), ("local", "start")])
+def test_a_group_without_subcommand_prints_its_own_usage(group: str, sub: str) -> None:
+    result = cli(group)
+    assert result.returncode == 2
+    assert sub in result.stderr
+
+
+def test_migrations_apply_reads_the_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    missing = cli("migrations", "apply")
+    assert missing.returncode == 1
+    assert "SUPABASE_JOBS_DB_URL" in missing.stderr
+    monkeypatch.setenv("SUPABASE_JOBS_DB_URL", "postgresql://u:pw-from-env@127.0.0.1:9/x")
+    failed = cli("migrations", "apply")
+    assert failed.returncode == 1
+    assert "could not apply migrations" in failed.stderr  # it used the variable's URL
+    assert "pw-from-env" not in failed.stderr
+
+
 def test_migrations_print_emits_every_migration_in_order() -> None:
     result = cli("migrations", "print")
     assert result.returncode == 0, result.stderr
-    headers = re.findall(r"^-- supabase-jobs migration (\d{4}): (\S+)$", result.stdout, re.M)
-    assert [(int(v), n) for v, n in headers] == [(m.version, m.name) for m in sql.migrations()]
+    headers = re.findall(r"^-- supabase-jobs migration (\S+)$", result.stdout, re.M)
+    assert headers == [m.name for m in sql.migrations()]
     for migration in sql.migrations():
         assert migration.sql.strip() in result.stdout
 
@@ -53,7 +73,8 @@ def test_migrations_export_writes_timestamped_files_once(tmp_path: Path) -> None
     assert first.returncode == 0, first.stderr
     files = sorted(p.name for p in target.iterdir())
     assert len(files) == len(sql.migrations())
-    assert all(re.fullmatch(r"\d{14}_supabase_jobs_\d{4}_[a-z0-9_]+\.sql", f) for f in files)
+    assert all(re.fullmatch(r"\d{14}_supabase_jobs_\d{4}_[a-z][a-z0-9_]+\.sql", f) for f in files)
+    assert [f.split("_", 3)[3] for f in files] == [f"{m.name}.sql" for m in sql.migrations()]
     # `supabase db push` applies files in name order: it must be the migrations' order.
     versions = [int(f.split("_")[3]) for f in files]
     assert versions == sorted(versions)
