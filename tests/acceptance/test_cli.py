@@ -181,9 +181,9 @@ def _read_env_then_interrupt(proc: subprocess.Popen[str], env_file: Path) -> dic
         )
         assert response.status_code == 200
         assert response.json() == []
-        deadline = time.monotonic() + 10
-        while not env_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The CLI announces the file once written: wait for that line, not for the clock.
+        announced = proc.stdout.readline()
+        assert announced.strip() == f"# wrote {env_file}"
         written = dict(
             line.split("=", 1) for line in env_file.read_text(encoding="utf-8").splitlines()
         )

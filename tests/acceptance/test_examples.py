@@ -85,7 +85,6 @@ def test_worker_example_drains_the_local_queue() -> None:
 
 def test_worker_example_stops_cleanly_on_sigint() -> None:
     import signal
-    import time
 
     proc = subprocess.Popen(
         [sys.executable, "-u", str(ROOT / "examples" / "worker.py"), "--local"],
@@ -101,13 +100,11 @@ def test_worker_example_stops_cleanly_on_sigint() -> None:
             if ": completed" in line:
                 break
         proc.send_signal(signal.SIGINT)
-        start = time.monotonic()
-        rest, _ = proc.communicate(timeout=60)
+        rest, _ = proc.communicate(timeout=60)  # a hang guard, not a timing assertion
     finally:
         if proc.poll() is None:
             proc.kill()
     out = "".join(lines) + rest
     assert proc.returncode == 0, out
-    assert time.monotonic() - start < 30
     assert "stopped after" in out
     assert "Traceback" not in out

@@ -45,17 +45,33 @@ async def test_lifecycle(async_jobs_client: AsyncJobsClient):
     )
     claimed = await async_jobs_client.claim("aw", limit=4, lease_seconds=60)
     assert len(claimed) == 4
+    assert {job.status for job in claimed} == {JobStatus.PROCESSING}
+    assert all(job.lease_id is not None and job.attempts == 1 for job in claimed)
     renewed = await async_jobs_client.heartbeat(claimed)
-    assert len(renewed) == 4
+    assert sorted(job.id for job in renewed) == sorted(job.id for job in claimed)
+    before = {job.id: job.locked_until for job in claimed}
+    assert all(
+        job.locked_until is not None and job.locked_until >= before[job.id]  # type: ignore[operator]
+        for job in renewed
+    )
     done = await async_jobs_client.complete(claimed[0], "ok")
-    assert done.status is JobStatus.COMPLETED
+    assert (done.status, done.result) == (JobStatus.COMPLETED, "ok")
     failed = await async_jobs_client.fail(claimed[1], ValueError("bad"), retry=False)
-    assert failed.status is JobStatus.FAILED
-    assert (await async_jobs_client.retry(failed)).status is JobStatus.PENDING
+    assert (failed.status, failed.last_error) == (JobStatus.FAILED, "bad")
+    retried = await async_jobs_client.retry(failed)
+    assert (retried.status, retried.attempts) == (JobStatus.PENDING, 0)
     snoozed = await async_jobs_client.snooze(claimed[2], timedelta(minutes=5))
-    assert snoozed.status is JobStatus.PENDING
+    assert (snoozed.status, snoozed.attempts) == (JobStatus.PENDING, 0)
     cancelled = await async_jobs_client.cancel(claimed[3], reason="stop")
     assert cancelled.status is JobStatus.CANCELLED
+    # What the server now holds, read back through HTTP.
+    stored = {job.id: job.status for job in await async_jobs_client.list(tenant_id=TENANT)}
+    assert stored == {
+        claimed[0].id: JobStatus.COMPLETED,
+        claimed[1].id: JobStatus.PENDING,
+        claimed[2].id: JobStatus.PENDING,
+        claimed[3].id: JobStatus.CANCELLED,
+    }
 
 
 async def test_lease_lost_after_expiry(async_jobs_client: AsyncJobsClient, supabase_jobs_clean):
@@ -66,8 +82,13 @@ async def test_lease_lost_after_expiry(async_jobs_client: AsyncJobsClient, supab
         conn.execute("update public.jobs set locked_until = now() - interval '1 second'")
     (fresh,) = await async_jobs_client.claim("fast")
     assert fresh.id == stale.id
-    with pytest.raises(LeaseLostError):
+    assert fresh.lease_id != stale.lease_id
+    with pytest.raises(LeaseLostError) as info:
         await async_jobs_client.complete(stale)
+    assert info.value.job_ids == (str(stale.id),)
+    with pytest.raises(LeaseLostError):
+        await async_jobs_client.heartbeat(stale)
+    assert (await async_jobs_client.complete(fresh)).status is JobStatus.COMPLETED
 
 
 async def test_concurrent_claims_never_share_a_job(async_jobs_client: AsyncJobsClient):

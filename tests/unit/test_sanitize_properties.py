@@ -133,3 +133,53 @@ def test_json_hint_never_misses_a_secret(value: Any) -> None:
     if any(looks_like_secret(text) for text in strings_in(value)):
         assert text_may_contain_secret(json.dumps(value, ensure_ascii=False))
         assert text_may_contain_secret(json.dumps(value))
+
+
+def test_strategies_generate_the_interesting_cases_often() -> None:
+    """Guard the properties above: their inputs must often hold secret keys and values.
+
+    A strategy that stopped drawing from the corpus would leave every property true for
+    trivial reasons; this counts what a fixed (derandomized) run actually generates.
+    """
+    seen = {"examples": 0, "secret_key": 0, "secret_value": 0, "secret_pair": 0, "scrubbed": 0}
+
+    def has_secret_key(value: Any) -> bool:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if any(is_secret_key(key) for key in item):
+                    return True
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return False
+
+    def has_secret_pair(value: Any) -> bool:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                if len(item) == 2 and isinstance(item[0], str) and is_secret_key(item[0]):
+                    return True
+                stack.extend(item)
+        return False
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
+    @given(st.one_of(json_values, payloads))
+    def count(value: Any) -> None:
+        seen["examples"] += 1
+        seen["secret_key"] += has_secret_key(value)
+        seen["secret_value"] += any(looks_like_secret(text) for text in strings_in(value))
+        seen["secret_pair"] += has_secret_pair(value)
+        seen["scrubbed"] += bool(scrub(value).paths)
+
+    count()
+    n = seen["examples"]
+    assert n >= 100, seen
+    assert seen["secret_key"] >= n // 10, seen
+    assert seen["secret_value"] >= n // 10, seen
+    assert seen["secret_pair"] >= n // 50, seen
+    assert seen["scrubbed"] >= n // 4, seen
