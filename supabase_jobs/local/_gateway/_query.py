@@ -111,7 +111,13 @@ class QueryParams:
 
 
 def split_top(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside double quotes and parentheses."""
+    """Split on ``sep`` outside double quotes and parentheses.
+
+    As in PostgREST's grammar, a double quote opens a quoted token only where a token
+    starts (after ``sep``, ``(`` or an operator's ``.``); elsewhere it is a plain
+    character. Unbalanced parentheses or an unterminated quote are a parse error
+    (PGRST100), never a differently-shaped filter.
+    """
     parts: list[str] = []
     depth, quoted, start, i = 0, False, 0, 0
     while i < len(text):
@@ -121,16 +127,20 @@ def split_top(text: str, sep: str = ",") -> list[str]:
                 i += 1
             elif ch == '"':
                 quoted = False
-        elif ch == '"':
+        elif ch == '"' and (i == 0 or text[i - 1] in f"{sep}(."):
             quoted = True
         elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
+            if depth < 0:
+                raise invalid_query(f'"unbalanced parentheses ({text})"')
         elif ch == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
         i += 1
+    if quoted or depth:
+        raise invalid_query(f'"unbalanced quotes or parentheses ({text})"')
     parts.append(text[start:])
     return parts
 
