@@ -32,6 +32,7 @@ from ._sanitize import (
     check_mode,
     is_marker,
     is_secret_pair,
+    looks_like_secret,
     raise_secrets,
     render_path,
     scrub,
@@ -153,6 +154,15 @@ def _walk(  # noqa: C901
                         f"has a key of type {type(key).__name__}; JSON object keys are str",
                     )
                 elif scrub_keys and secret_key(key):
+                    if looks_like_secret(key):
+                        # The key itself is a credential ("Bearer ..."): dropped in every
+                        # mode, as scrub() does, and reported once (not again by scrub()).
+                        if change and not copy:
+                            raise _CopyNeeded
+                        found.append(render_path(path, node, key))
+                        if change:
+                            dropped.append(key)
+                        continue
                     if mode == "remove" or not is_marker(value):
                         if change and not copy:
                             raise _CopyNeeded

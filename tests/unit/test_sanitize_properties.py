@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,15 @@ def test_strategies_generate_the_interesting_cases_often() -> None:
     assert seen["secret_value"] >= n // 10, seen
     assert seen["secret_pair"] >= n // 50, seen
     assert seen["scrubbed"] >= n // 4, seen
+
+
+@pytest.mark.parametrize("mode", ["remove", "redact"])
+def test_a_secret_key_name_that_is_itself_a_credential_is_reported_once(mode: str) -> None:
+    # Found by test_prepare_payload_matches_scrub: "Bearer 0" is both a secret key name and a
+    # credential; the fast path redacted it, then the text pass dropped it and reported it again.
+    payload = {"max_tokens": [{"Bearer 0": None}], "a": {"Bearer x1": 1, "Bearer x2": {"k": 1}}}
+    prepared = prepare_payload(payload, mode=mode, max_bytes=1 << 20)  # type: ignore[arg-type]
+    expected = scrub(payload, mode=mode)  # type: ignore[arg-type]
+    assert prepared.value == expected.value == {"max_tokens": [{}], "a": {}}
+    assert sorted(prepared.scrubbed_paths) == sorted(expected.paths)
+    assert len(prepared.scrubbed_paths) == 3
