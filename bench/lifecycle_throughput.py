@@ -3,16 +3,20 @@
 """Lifecycle throughput: process N no-op jobs with our SQL, PGQueuer and Procrastinate.
 
 All three run against one throwaway PostgreSQL cluster (a fresh database per system and
-round), interleaved for ``--runs`` rounds, with the jobs already enqueued; only processing
-is timed. Medians and ranges are printed.
+round), interleaved for ``--runs`` rounds, with the jobs already enqueued (ours with run_at
+1 ms apart, so claims take them in dispatch order, as a draining queue does) and the
+connections already open; only processing is timed. Medians and ranges are printed.
 
-- supabase_jobs: ``sj_claim_v1`` (limit 100) then ``sj_complete_many_v1``, each as its own
+- supabase_jobs: ``sj_claim_v1`` (limit 100) and ``sj_complete_many_v1``, each as its own
   transaction on an ``authenticator`` connection with PostgREST's ``set_config`` block,
   i.e. the work PostgREST does for two rpc calls (minus HTTP). The four statements of a call
-  are pipelined and prepared, as PostgREST sends them; extra lines show the same without
-  pipelining and with two workers (the headline ratio is one worker each).
-- PGQueuer: ``QueueManager.run(mode=drain, batch_size=100)`` over asyncpg (one connection;
-  its dequeue and buffered acks overlap).
+  are pipelined and prepared, as PostgREST sends them. Headline: one worker whose claim loop
+  and completion loop overlap (two connections, as two HTTP requests in flight would use).
+  Extra lines: the same worker serial (claim, then complete, on one connection), serial
+  without pipelining, and two serial workers.
+- PGQueuer: ``QueueManager.run(mode=drain, batch_size=100)`` over asyncpg, on one connection
+  (its dequeue and buffered acks overlap) and on a pool of 4; the faster of the two in each
+  run is the baseline.
 - Procrastinate: ``run_worker_async(wait=False, concurrency=10, delete_jobs="successful")``
   over ``PsycopgConnector``.
 
