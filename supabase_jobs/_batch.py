@@ -1,10 +1,11 @@
 """Sans-I/O batch dispatch: give rows client-side ids, then map the answer back to input order.
 
 PostgREST returns the inserted rows of a bulk insert in no promised order, and with
-``resolution=ignore-duplicates`` it silently omits rows whose ``(tenant_id,
-idempotency_key)`` already exists. So every row gets a client-generated ``id`` before it is
-sent; inserted rows are matched by that id and skipped ones by their key, read back with
-as few GETs as fit a safe URL length (:func:`duplicate_lookups`).
+``resolution=ignore-duplicates`` it silently omits rows that already exist. So every row
+gets its ``id`` on the client (a keyed row the one derived from its tenant and key, see
+:func:`._core.idempotent_job_id`, so a retry collides on the primary key); inserted rows
+are matched by that id and skipped ones by their key, read back with as few GETs as fit a
+safe URL length (:func:`duplicate_lookups`).
 
 Within one batch, items sharing a ``(tenant_id, idempotency_key)`` are sent once and all
 map to the same job, exactly as if they had been dispatched one after the other.
@@ -33,10 +34,12 @@ __all__ = [
     "plan_batch",
     "resolve_batch",
     "select_duplicates",
+    "without_taken",
 ]
 
-#: The unique constraint a keyed insert resolves against (``ON CONFLICT ... DO NOTHING``).
-IDEMPOTENCY_CONFLICT = "tenant_id,idempotency_key"
+#: The conflict target of a keyed insert (``ON CONFLICT (id) DO NOTHING``): keyed rows carry
+#: the id derived from their key, so the primary key resolves a retried dispatch.
+IDEMPOTENCY_CONFLICT = "id"
 #: Budget for the filter values of one duplicate read. Gateways and proxies refuse URLs
 #: beyond 8-16 KB; retrying a large keyed batch makes every row a duplicate, and one GET
 #: naming 10,000 keys would be refused, failing exactly the retry idempotency is for.
@@ -82,7 +85,7 @@ def plan_batch(prepared: Sequence[PreparedJob]) -> BatchPlan:
         if pair is not None and pair in seen:
             slots.append(seen[pair])
             continue
-        row_id = str(uuid.uuid4())
+        row_id = job.row.get("id") or str(uuid.uuid4())  # keyed rows carry a derived id
         rows.append({"id": row_id, **job.row})
         slots.append(row_id)
         if pair is not None:
@@ -91,10 +94,28 @@ def plan_batch(prepared: Sequence[PreparedJob]) -> BatchPlan:
     return BatchPlan(rows, bool(keys), slots, keys)
 
 
-def missing_duplicates(plan: BatchPlan, inserted: Sequence[Job]) -> list[tuple[str, str]]:
-    """The ``(tenant_id, idempotency_key)`` pairs the insert skipped as already present."""
+def missing_duplicates(
+    plan: BatchPlan, inserted: Sequence[Job], known: Sequence[Job] = ()
+) -> list[tuple[str, str]]:
+    """The ``(tenant_id, idempotency_key)`` pairs the insert skipped, less those in ``known``."""
     returned = {str(job.id) for job in inserted}
-    return [pair for row_id, pair in plan.keys.items() if row_id not in returned]
+    have = {(str(job.tenant_id), job.idempotency_key) for job in known}
+    return [
+        pair for row_id, pair in plan.keys.items() if row_id not in returned and pair not in have
+    ]
+
+
+def without_taken(plan: BatchPlan, taken: Sequence[Job]) -> BatchPlan:
+    """``plan`` less the rows whose key another writer's row already holds.
+
+    For the rare insert the partial unique index on ``(tenant_id, idempotency_key)``
+    refused as a whole: a row stored with that key under an id of the writer's own choosing
+    (not the derived one, so ``ON CONFLICT (id)`` did not see it). Those items resolve to
+    the ``taken`` jobs; the rest are sent again.
+    """
+    held = {(str(job.tenant_id), job.idempotency_key) for job in taken}
+    rows = [row for row in plan.rows if plan.keys.get(row["id"]) not in held]
+    return BatchPlan(rows, plan.upsert, plan.slots, plan.keys)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,16 @@ from supabase import AsyncClientOptions, acreate_client
 
 from .._batch import (
     IDEMPOTENCY_CONFLICT,
+    BatchPlan,
     duplicate_lookups,
     missing_duplicates,
     plan_batch,
     resolve_batch,
     select_duplicates,
+    without_taken,
 )
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
-from .._errors import BackendError, NotFoundError
+from .._errors import BackendError, ConflictError, NotFoundError
 from .._models import Job, JobStatus
 from .._registry import JobTypeRegistry
 from .._rpc import job_id_of, list_query
@@ -127,10 +129,11 @@ class AsyncJobsClient(AsyncJobsLifecycle):
     ) -> Job:
         """Validate, scrub and insert one job; returns it with status ``pending``.
 
-        With an ``idempotency_key`` the insert is ``ON CONFLICT DO NOTHING`` on
-        ``(tenant_id, idempotency_key)``: a dispatch whose response was lost (timeout)
-        can be sent again and returns the same job, never a second one. The existing
-        job is returned as stored (its payload and options win over this call's).
+        With an ``idempotency_key`` the job's id is derived from tenant and key and the
+        insert is ``ON CONFLICT (id) DO NOTHING``: a dispatch whose response was lost
+        (timeout) can be sent again and returns the same job, never a second one. The
+        existing job is returned as stored (its payload and options win over this call's),
+        also when another writer stored the key under an id of its own.
 
         Args:
             tenant_id: The tenant (canonical UUID string or :class:`uuid.UUID`).
@@ -164,17 +167,23 @@ class AsyncJobsClient(AsyncJobsLifecycle):
             idempotency_key=idempotency_key,
         )
         table = self._rest().table(self._config.table)
-        with translate_errors("dispatch", tenant_id=prepared.tenant_id, type=prepared.type):
-            if prepared.idempotency_key is None:
-                response = await table.insert(prepared.row).execute()
-            else:
-                response = await table.upsert(
-                    prepared.row,
-                    on_conflict=IDEMPOTENCY_CONFLICT,
-                    ignore_duplicates=True,
-                    default_to_null=False,
-                ).execute()
-        jobs = parse_jobs(response.data)
+        try:
+            with translate_errors("dispatch", tenant_id=prepared.tenant_id, type=prepared.type):
+                if prepared.idempotency_key is None:
+                    response = await table.insert(prepared.row).execute()
+                else:
+                    response = await table.upsert(
+                        prepared.row,
+                        on_conflict=IDEMPOTENCY_CONFLICT,
+                        ignore_duplicates=True,
+                        default_to_null=False,
+                    ).execute()
+            jobs = parse_jobs(response.data)
+        except ConflictError as exc:
+            if prepared.idempotency_key is None or exc.code != "23505":
+                raise
+            # Another writer stored this key under an id of its own (see without_taken).
+            jobs = []
         if not jobs and prepared.idempotency_key is not None:
             # ON CONFLICT DO NOTHING returned nothing: the key is taken; read that job.
             jobs = await self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
@@ -211,6 +220,27 @@ class AsyncJobsClient(AsyncJobsLifecycle):
         if not prepared:
             return []
         plan = plan_batch(prepared)
+        existing: builtins.list[Job] = []
+        try:
+            inserted = await self._insert_batch(plan)
+        except ConflictError as exc:
+            if not plan.upsert or exc.code != "23505":
+                raise
+            # A key is held by a row another writer stored under an id of its own: the
+            # whole insert was refused. Read who holds the batch's keys, send the rest again.
+            existing = await self._fetch_duplicates(builtins.list(plan.keys.values()))
+            inserted = await self._insert_batch(without_taken(plan, existing))
+        missing = missing_duplicates(plan, inserted, existing)
+        if missing:
+            existing += await self._fetch_duplicates(missing)
+        result = resolve_batch(plan, inserted, existing)
+        log_dispatched(result, prepared)
+        return result
+
+    async def _insert_batch(self, plan: BatchPlan) -> builtins.list[Job]:
+        """Send ``plan.rows`` in one POST (keyed: ``ON CONFLICT (id) DO NOTHING``)."""
+        if not plan.rows:
+            return []
         table = self._rest().table(self._config.table)
         with translate_errors("dispatch_many", count=str(len(plan.rows))):
             if plan.upsert:
@@ -223,12 +253,7 @@ class AsyncJobsClient(AsyncJobsLifecycle):
             else:
                 builder = table.insert(plan.rows, default_to_null=False)
             response = await builder.execute()
-        inserted = parse_jobs(response.data)
-        missing = missing_duplicates(plan, inserted)
-        existing = await self._fetch_duplicates(missing) if missing else []
-        result = resolve_batch(plan, inserted, existing)
-        log_dispatched(result, prepared)
-        return result
+        return parse_jobs(response.data)
 
     async def _fetch_duplicates(self, pairs: Sequence[tuple[str, str]]) -> builtins.list[Job]:
         """Read the jobs that already own these ``(tenant_id, idempotency_key)`` pairs."""

@@ -43,9 +43,14 @@ create table if not exists public.jobs (
     check (worker_id is null or char_length(worker_id) between 1 and 255),
   constraint jobs_idempotency_key_check
     check (idempotency_key is null or char_length(idempotency_key) between 1 and 255),
-  constraint jobs_errors_check check (jsonb_typeof(errors) = 'array'),
-  constraint jobs_tenant_id_idempotency_key_key unique (tenant_id, idempotency_key)
+  constraint jobs_errors_check check (jsonb_typeof(errors) = 'array')
 );
+
+-- One job per (tenant_id, idempotency_key); only keyed jobs have an entry. The SDK resolves
+-- retries on the primary key (a keyed job's id is derived from tenant and key).
+create unique index if not exists jobs_tenant_idempotency_key_idx
+  on public.jobs (tenant_id, idempotency_key)
+  where idempotency_key is not null;
 
 create index if not exists jobs_claim_idx
   on public.jobs (priority desc, run_at, id)

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from supabase import ClientOptions, create_client
 
+from supabase_jobs._core import idempotent_job_id
 from supabase_jobs.local import LocalStack
 
 from ._helpers import key_headers
@@ -29,12 +30,19 @@ def restartable(stack: LocalStack, db: psycopg.Connection[Any]) -> Iterator[Loca
 
 
 def dispatch_once(client: Any, key: str) -> list[dict[str, Any]]:
-    row = {"tenant_id": TENANT, "type": "test_job", "payload": {}, "idempotency_key": key}
+    """The SDK's keyed insert: the id derived from tenant and key, ON CONFLICT (id)."""
+    row = {
+        "id": idempotent_job_id(TENANT, key),
+        "tenant_id": TENANT,
+        "type": "test_job",
+        "payload": {},
+        "idempotency_key": key,
+    }
     return list(
         client.table("jobs")
         .upsert(
             [row],
-            on_conflict="tenant_id,idempotency_key",
+            on_conflict="id",
             ignore_duplicates=True,
             default_to_null=False,
         )

@@ -78,6 +78,32 @@ def test_idempotent_redispatch_returns_the_same_job(jobs_client: JobsClient):
     assert len(jobs_client.list(tenant_id=TENANT_A)) == 2
 
 
+def test_a_key_an_existing_app_already_used_returns_its_job(
+    jobs_client: JobsClient, supabase_jobs_clean: LocalStack
+):
+    # The existing app inserts with ids of its own; the partial unique index refuses the
+    # SDK's row for the same tenant and key, and the SDK answers with the app's job.
+    with psycopg.connect(supabase_jobs_clean.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "insert into public.jobs (tenant_id, type, payload, idempotency_key)"
+            " values (%s, 'test_job', '{\"from\": \"app\"}', 'app-1') returning id",
+            [TENANT_A],
+        ).fetchone()
+    assert row is not None
+    job = jobs_client.dispatch(TENANT_A, "test_job", {"n": 1}, idempotency_key="app-1")
+    assert job.id == row[0] and job.payload == {"from": "app"}
+    batch = jobs_client.dispatch_many(
+        [
+            {"tenant_id": TENANT_A, "type": "test_job", "idempotency_key": "new-1"},
+            {"tenant_id": TENANT_A, "type": "test_job", "idempotency_key": "app-1"},
+            {"tenant_id": TENANT_A, "type": "test_job"},
+        ]
+    )
+    assert batch[1].id == row[0]
+    assert len({j.id for j in batch}) == 3
+    assert len(jobs_client.list(tenant_id=TENANT_A)) == 3
+
+
 def test_claim_heartbeat_complete(jobs_client: JobsClient):
     dispatched = jobs_client.dispatch(TENANT_A, "test_job", {"n": 1})
     (claimed,) = jobs_client.claim("worker-1", limit=5, lease_seconds=60)

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from supabase_jobs._core import idempotent_job_id
+
+from ._helpers import raises_sqlstate
 from ._postgrest_sim import PostgrestSim
 from .conftest import Database
 
@@ -51,33 +54,46 @@ def test_claimers_never_duplicate_or_lose_jobs(db: Database) -> None:
 
 
 def test_concurrent_dispatches_with_one_key_make_one_row(db: Database) -> None:
+    # The SDK's keyed insert: the id derived from tenant and key, ON CONFLICT (id) DO NOTHING.
     clients = [db.api() for _ in range(50)]
     start = threading.Barrier(len(clients))
+    tenant, key = str(uuid.UUID(int=7)), "export-2026-11-29"
     row = {
-        "tenant_id": str(uuid.UUID(int=7)),
+        "id": idempotent_job_id(tenant, key),
+        "tenant_id": tenant,
         "type": "document_export",
         "payload": {"doc": 1},
-        "idempotency_key": "export-2026-11-29",
+        "idempotency_key": key,
     }
 
     def dispatch(api: PostgrestSim) -> list[dict[str, Any]]:
         start.wait()
-        return api.insert(
-            [row], on_conflict=("tenant_id", "idempotency_key"), ignore_duplicates=True
-        )
+        return api.insert([row], on_conflict=("id",), ignore_duplicates=True)
 
     with ThreadPoolExecutor(len(clients)) as pool:
         results = list(pool.map(dispatch, clients))
     assert sorted(len(r) for r in results) == [0] * 49 + [1]
     stored = db.admin.execute("select id from public.jobs").fetchall()
-    assert [s["id"] for s in stored] == [r[0]["id"] for r in results if r]
+    assert [str(s["id"]) for s in stored] == [row["id"]]
     # Another tenant may reuse the key; no key at all never conflicts.
-    other = {**row, "tenant_id": str(uuid.UUID(int=8))}
-    assert (
-        len(
-            clients[0].insert(
-                [other, {**row, "idempotency_key": None}, {**row, "idempotency_key": None}]
-            )
-        )
-        == 3
-    )
+    other_tenant = str(uuid.UUID(int=8))
+    other = {**row, "tenant_id": other_tenant, "id": idempotent_job_id(other_tenant, key)}
+    unkeyed = {k: v for k, v in row.items() if k not in ("id", "idempotency_key")}
+    assert len(clients[0].insert([other])) == 1
+    assert len(clients[0].insert([unkeyed, unkeyed])) == 2
+
+
+def test_the_key_stays_unique_for_writers_that_choose_their_own_ids(db: Database) -> None:
+    # The partial unique index: a second job with the same tenant and key is refused whatever
+    # its id (an existing app inserting directly), while unkeyed rows never enter it.
+    db.add_jobs(1, idempotency_key="k")
+    raises_sqlstate("23505", lambda: db.add_jobs(1, idempotency_key="k"))
+    db.add_jobs(3)
+    entries = db.admin.execute(
+        "select count(*) as n from public.jobs where idempotency_key is not null"
+    ).fetchone()
+    assert entries == {"n": 1}
+    index = db.admin.execute(
+        "select pg_get_indexdef('public.jobs_tenant_idempotency_key_idx'::regclass) as d"
+    ).fetchone()
+    assert index is not None and "WHERE (idempotency_key IS NOT NULL)" in index["d"]

@@ -13,7 +13,9 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from supabase_jobs._core import idempotent_job_id
 from supabase_jobs._errors import (
+    ConflictError,
     MassAssignmentError,
     PayloadValidationError,
     ScrubbedFieldRequiredError,
@@ -114,11 +116,13 @@ async def test_idempotent_dispatch_is_one_upsert_on_the_happy_path(
     request = recorder.last
     assert request.method == "POST"
     assert request.url.path == "/rest/v1/jobs"
-    assert request.url.params["on_conflict"] == "tenant_id,idempotency_key"
+    # The primary key resolves a retry: the id is derived from tenant and key.
+    assert request.url.params["on_conflict"] == "id"
     assert request.headers["prefer"] == (
         "return=representation,resolution=ignore-duplicates,missing=default"
     )
     assert recorder.body() == {
+        "id": idempotent_job_id(TENANT, "order-42"),
         "tenant_id": TENANT,
         "type": "test_job",
         "payload": {"n": 1},
@@ -199,12 +203,16 @@ async def test_dispatch_many_with_keys_fetches_duplicates_once(
 
     assert len(recorder.requests) == 2
     upsert = recorder.requests[0]
-    assert upsert.url.params["on_conflict"] == "tenant_id,idempotency_key"
+    assert upsert.url.params["on_conflict"] == "id"
     assert upsert.headers["prefer"] == (
         "return=representation,resolution=ignore-duplicates,missing=default"
     )
     sent = recorder.body(0)
     assert [row.get("idempotency_key") for row in sent] == ["k-old", "k-new", None]
+    assert [row["id"] for row in sent[:2]] == [
+        idempotent_job_id(TENANT, "k-old"),
+        idempotent_job_id(TENANT, "k-new"),
+    ]
     read = recorder.requests[1]
     assert read.method == "GET"
     assert read.url.params["tenant_id"] == f"eq.{TENANT}"
@@ -399,8 +407,9 @@ def _in_list(text: str) -> list[str]:
 
 
 class KeyedTable:
-    """Just enough of ``POST ?on_conflict=tenant_id,idempotency_key`` + ``ignore-duplicates``
-    and ``GET ?tenant_id=eq.&idempotency_key=(eq|in).`` to replay lost responses.
+    """Just enough of ``POST ?on_conflict=id`` + ``ignore-duplicates`` (with the partial
+    unique index on ``(tenant_id, idempotency_key)`` answering 409 / 23505) and
+    ``GET ?tenant_id=eq.&idempotency_key=(eq|in).`` to replay lost responses.
 
     ``lose_next`` commits the next write and then fails the response, like a timeout
     after the database committed.
@@ -426,21 +435,35 @@ class KeyedTable:
                 r for r in self.rows if r["tenant_id"] == tenant and r["idempotency_key"] in keys
             ]
             return httpx.Response(200, json=found)
+        assert request.url.params.get("on_conflict") in (None, "id")
         body = json.loads(request.content)
-        taken = {self._key(r) for r in self.rows} - {None}
-        inserted = []
+        ids: set[str] = {r["id"] for r in self.rows}
+        held = {self._key(r) for r in self.rows} - {None}
+        inserted: list[dict[str, Any]] = []
         for row in body if isinstance(body, list) else [body]:
+            if row.get("id") in ids:
+                continue  # ON CONFLICT (id) DO NOTHING
             key = self._key(row)
-            if key is not None and key in taken:
-                continue  # ON CONFLICT DO NOTHING
+            if key is not None and key in held:  # the partial unique index: all or nothing
+                del self.rows[len(self.rows) - len(inserted) :]
+                return httpx.Response(409, json=UNIQUE_VIOLATION)
             stored = job_row(**{"idempotency_key": None, **row})
-            self.rows.append(stored)
             inserted.append(stored)
-            taken.add(key)
+            self.rows.append(stored)
+            ids.add(stored["id"])
+            held.add(key)
         if self.lose_next:
             self.lose_next = False
             raise httpx.ReadTimeout("timed out")
         return httpx.Response(201, json=inserted)
+
+
+UNIQUE_VIOLATION = {
+    "code": "23505",
+    "details": "Key (tenant_id, idempotency_key)=(...) already exists.",
+    "hint": None,
+    "message": 'duplicate key value violates unique constraint "jobs_tenant_idempotency_key_idx"',
+}
 
 
 @pytest.fixture
@@ -528,3 +551,57 @@ async def test_keyed_and_unkeyed_rows_in_one_batch(
     assert result[1].id == UUID(table.rows[0]["id"])
     assert len({result[0].id, result[1].id, result[2].id}) == 3
     assert result[0].idempotency_key is None and result[2].idempotency_key is None
+
+
+def test_the_derived_id_depends_on_tenant_and_key_only() -> None:
+    job_id = idempotent_job_id(TENANT, "order-42")
+    assert job_id == str(
+        uuid.uuid5(UUID("b7c688bc-4dfb-5315-b44e-c66628fd0721"), f"{TENANT}:order-42")
+    )
+    assert job_id == idempotent_job_id(TENANT, "order-42")
+    assert job_id != idempotent_job_id(OTHER_TENANT, "order-42")
+    assert job_id != idempotent_job_id(TENANT, "order-43")
+
+
+async def test_a_key_another_writer_holds_returns_that_job(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    # An existing app stored the key under an id of its own: the partial unique index refuses
+    # the SDK's insert (409), and one read by key finds the job. Never an error, never a
+    # second job.
+    foreign = job_row(idempotency_key="order-42", payload={"from": "app"})
+    table.rows.append(foreign)
+    job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert str(job.id) == foreign["id"] and job.payload == {"from": "app"}
+    assert [r.method for r in recorder.requests] == ["POST", "GET"]
+    assert len(table.rows) == 1
+
+
+async def test_dispatch_many_with_a_key_another_writer_holds(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    foreign = job_row(idempotency_key="k-app", payload={"from": "app"})
+    table.rows.append(foreign)
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k-new"},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k-app"},
+        {"tenant_id": TENANT, "type": "test_job"},
+    ]
+    result = await jobs.dispatch_many(items)
+    # Refused as a whole (409), the batch's keys read once, the other rows sent again.
+    assert [r.method for r in recorder.requests] == ["POST", "GET", "POST"]
+    assert [row.get("idempotency_key") for row in recorder.body(2)] == ["k-new", None]
+    assert str(result[1].id) == foreign["id"]
+    assert str(result[0].id) == idempotent_job_id(TENANT, "k-new")
+    assert len(table.rows) == 3 and len({j.id for j in result}) == 3
+    # Sent again, the whole batch resolves to the same jobs and stores nothing new.
+    again = await jobs.dispatch_many(items[:2])
+    assert [j.id for j in again] == [j.id for j in result[:2]]
+    assert len(table.rows) == 3
+
+
+async def test_other_conflicts_are_not_swallowed(jobs: Flavor, recorder: Recorder) -> None:
+    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION))
+    with pytest.raises(ConflictError):
+        await jobs.dispatch(TENANT, "test_job", {"n": 1})  # unkeyed: not an idempotency case
+    assert len(recorder.requests) == 1
