@@ -253,8 +253,10 @@ begin
     v_done := v_done || v_row.id;
     return next v_row;
   end loop;
-  if cardinality(v_done) < (select count(distinct i.id)
-                              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
+  -- Every item done (the common case) needs no distinct count of the ids.
+  if cardinality(v_done) < pg_catalog.jsonb_array_length(p_items)
+     and cardinality(v_done) < (select count(distinct i.id)
+                                  from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
     return query
     select j.*
       from public.jobs j
@@ -380,8 +382,10 @@ begin
     v_done := v_done || v_row.id;
     return next v_row;
   end loop;
-  if cardinality(v_done) < (select count(distinct i.id)
-                              from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
+  -- Every item done (the common case) needs no distinct count of the ids.
+  if cardinality(v_done) < pg_catalog.jsonb_array_length(p_items)
+     and cardinality(v_done) < (select count(distinct i.id)
+                                  from pg_catalog.jsonb_to_recordset(p_items) as i(id uuid)) then
     return query
     select j.*
       from public.jobs j
