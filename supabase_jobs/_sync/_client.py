@@ -169,6 +169,7 @@ class JobsClient(JobsLifecycle):
             idempotency_key=idempotency_key,
         )
         table = self._rest().table(self._config.table)
+        refused: ConflictError | None = None
         try:
             with translate_errors("dispatch", tenant_id=prepared.tenant_id, type=prepared.type):
                 if prepared.idempotency_key is None:
@@ -185,10 +186,12 @@ class JobsClient(JobsLifecycle):
             if prepared.idempotency_key is None or exc.code != "23505":
                 raise
             # Another writer stored this key under an id of its own (see without_taken).
-            jobs = []
+            refused, jobs = exc, []
         if not jobs and prepared.idempotency_key is not None:
             # ON CONFLICT DO NOTHING returned nothing: the key is taken; read that job.
             jobs = self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
+            if not jobs and refused is not None:
+                raise refused  # another unique index refused the row: not a key conflict
         if len(jobs) != 1:
             raise BackendError("the database did not return the dispatched job")
         log_dispatched(jobs, [prepared])
@@ -231,6 +234,8 @@ class JobsClient(JobsLifecycle):
             # A key is held by a row another writer stored under an id of its own: the
             # whole insert was refused. Read who holds the batch's keys, send the rest again.
             existing = self._fetch_duplicates(builtins.list(plan.keys.values()))
+            if not existing:
+                raise  # another unique index refused a row: not a key conflict
             inserted = self._insert_batch(without_taken(plan, existing))
         missing = missing_duplicates(plan, inserted, existing)
         if missing:

@@ -605,3 +605,20 @@ async def test_other_conflicts_are_not_swallowed(jobs: Flavor, recorder: Recorde
     with pytest.raises(ConflictError):
         await jobs.dispatch(TENANT, "test_job", {"n": 1})  # unkeyed: not an idempotency case
     assert len(recorder.requests) == 1
+
+
+async def test_a_conflict_that_is_not_about_the_key_still_raises(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    # 23505 from some other unique index of the app's: the key is not held by anyone, so
+    # the refusal is reported, not turned into "the dispatched job was not returned".
+    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), httpx.Response(200, json=[]))
+    with pytest.raises(ConflictError):
+        await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert [r.method for r in recorder.requests] == ["POST", "GET"]
+    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), httpx.Response(200, json=[]))
+    with pytest.raises(ConflictError):
+        await jobs.dispatch_many(
+            [{"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k"}]
+        )
+    assert [r.method for r in recorder.requests[2:]] == ["POST", "GET"]
