@@ -31,6 +31,7 @@ import json
 import logging
 import queue
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -98,41 +99,60 @@ def _drain_overlapped(
     PostgREST's, each call still its own transaction.
     """
     handoff: queue.Queue[list[Any] | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()  # set when the completer fails, so the claimer cannot block
+
+    def hand_on(jobs: list[Any] | None) -> None:
+        while not stop.is_set():
+            try:
+                handoff.put(jobs, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def claim_loop() -> None:
         try:
-            while jobs := _rpc(claimer, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], True):
-                handoff.put(jobs)
+            while not stop.is_set() and (
+                jobs := _rpc(claimer, "/rpc/sj_claim_v1", CLAIM, ["bench", batch], True)
+            ):
+                hand_on(jobs)
         finally:
-            handoff.put(None)
+            hand_on(None)
 
     def complete_loop() -> int:
         done = 0
-        while (jobs := handoff.get()) is not None:
-            rows = _rpc(completer, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], True)
-            done += len(rows)
+        try:
+            while (jobs := handoff.get()) is not None:
+                rows = _rpc(completer, "/rpc/sj_complete_many_v1", COMPLETE, [_items(jobs)], True)
+                done += len(rows)
+        except BaseException:
+            stop.set()
+            raise
         return done
 
     with ThreadPoolExecutor(2) as pool:
         claims = pool.submit(claim_loop)
-        done = pool.submit(complete_loop).result()
+        completions = pool.submit(complete_loop)
         claims.result()
+        done = completions.result()
     return done
 
 
-def bench_ours(server: PostgresServer, n: int, batch: int, *, name: str, mode: str) -> float:
+def bench_ours(
+    server: PostgresServer, n: int, batch: int, *, name: str, mode: str, dispatched_by: int = 1
+) -> float:
     """Our functions; ``mode``: serial, unpipelined, overlapped or two-workers."""
     server.create_database(name)
     bootstrap_database(server.dsn(dbname=name))
     with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
         # Dispatched one after another (run_at 1 ms apart, an hour ago), so claims take them
-        # in insertion order, page by page, as a real queue's would (with one shared run_at,
-        # claim order is the random id order: each claim would touch rows on every page).
+        # in insertion order, page by page, as a real queue's would. With ``dispatched_by``
+        # > 1, dispatch_many batches of that size share one run_at (the database default,
+        # now()), so within a batch claims follow the random id order across its pages.
         admin.execute(
             "insert into public.jobs (tenant_id, type, run_at) select gen_random_uuid(),"
-            " 'test_job', now() - interval '1 hour' + g * interval '1 ms'"
+            " 'test_job', now() - interval '1 hour' + (g / %s) * interval '1 ms'"
             " from generate_series(1, %s) g",
-            [n],
+            [dispatched_by, n],
         )
         admin.execute("vacuum analyze")
     dsn = server.dsn("authenticator", name)
@@ -232,12 +252,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--durable", action="store_true", help="keep fsync on (stock settings)")
     parser.add_argument("--skip-procrastinate", action="store_true", help="it is slow")
+    parser.add_argument(
+        "--dispatched-by",
+        type=int,
+        default=1,
+        help="our jobs dispatched in batches of this size sharing one run_at (default 1)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("procrastinate").setLevel(logging.ERROR)
     logging.getLogger("pgqueuer").setLevel(logging.ERROR)
 
-    n, batch = args.n, args.batch
+    n, batch, by = args.n, args.batch, args.dispatched_by
     ours = f"supabase_jobs 1 worker, claim({batch}) overlapping complete_many"
     ours_serial = f"supabase_jobs 1 worker, claim({batch}) then complete_many"
     ours_rt = "supabase_jobs, serial, 4 round trips per rpc (no pipeline)"
@@ -249,18 +275,29 @@ def main() -> None:
     results: dict[str, list[float]] = {}
     with PostgresServer(fast=not args.durable) as server:
         settings = "durable" if args.durable else "fsync off"
-        print(f"PostgreSQL cluster on port {server.port} ({settings}); N={n}; runs={args.runs}")
+        print(
+            f"PostgreSQL cluster on port {server.port} ({settings}); N={n}; runs={args.runs};"
+            f" our jobs dispatched by {by}"
+        )
         for run in range(args.runs):
             # Interleaved, so background load on the machine hits every system alike.
             rates = {
-                ours: bench_ours(server, n, batch, name=f"bench_sj_{run}", mode="overlapped"),
+                ours: bench_ours(
+                    server, n, batch, name=f"bench_sj_{run}", mode="overlapped", dispatched_by=by
+                ),
                 pgq: asyncio.run(bench_pgqueuer(server, n, batch, name=f"bench_pgq_{run}")),
-                ours_serial: bench_ours(server, n, batch, name=f"bench_sjs_{run}", mode="serial"),
+                ours_serial: bench_ours(
+                    server, n, batch, name=f"bench_sjs_{run}", mode="serial", dispatched_by=by
+                ),
                 pgq_pool: asyncio.run(
                     bench_pgqueuer(server, n, batch, name=f"bench_pgqp_{run}", pool=True)
                 ),
-                ours_rt: bench_ours(server, n, batch, name=f"bench_sjrt_{run}", mode="unpipelined"),
-                ours_2w: bench_ours(server, n, batch, name=f"bench_sj2_{run}", mode="two-workers"),
+                ours_rt: bench_ours(
+                    server, n, batch, name=f"bench_sjrt_{run}", mode="unpipelined", dispatched_by=by
+                ),
+                ours_2w: bench_ours(
+                    server, n, batch, name=f"bench_sj2_{run}", mode="two-workers", dispatched_by=by
+                ),
             }
             rates[pgq_best] = max(rates[pgq], rates[pgq_pool])
             if not args.skip_procrastinate:

@@ -25,6 +25,7 @@ from ._models import Job
 
 __all__ = [
     "IDEMPOTENCY_CONFLICT",
+    "KEY_CONFLICT_ROUNDS",
     "MAX_LOOKUP_KEYS",
     "MAX_LOOKUP_URL_CHARS",
     "BatchPlan",
@@ -40,6 +41,10 @@ __all__ = [
 #: The conflict target of a keyed insert (``ON CONFLICT (id) DO NOTHING``): keyed rows carry
 #: the id derived from their key, so the primary key resolves a retried dispatch.
 IDEMPOTENCY_CONFLICT = "id"
+#: Inserts a keyed batch may take when the idempotency index refuses it (a key held under
+#: another id): each round reads the holders and resends the rest, so only a new race with
+#: yet another concurrent dispatch of the same keys needs another round.
+KEY_CONFLICT_ROUNDS = 3
 #: Budget for the filter values of one duplicate read. Gateways and proxies refuse URLs
 #: beyond 8-16 KB; retrying a large keyed batch makes every row a duplicate, and one GET
 #: naming 10,000 keys would be refused, failing exactly the retry idempotency is for.
@@ -108,9 +113,10 @@ def missing_duplicates(
 def without_taken(plan: BatchPlan, taken: Sequence[Job]) -> BatchPlan:
     """``plan`` less the rows whose key another writer's row already holds.
 
-    For the rare insert the partial unique index on ``(tenant_id, idempotency_key)``
-    refused as a whole: a row stored with that key under an id of the writer's own choosing
-    (not the derived one, so ``ON CONFLICT (id)`` did not see it). Those items resolve to
+    For the insert the partial unique index on ``(tenant_id, idempotency_key)`` refused as
+    a whole: a row holds one of the keys under another id, one another writer chose, or the
+    derived one from a concurrent dispatch that committed while this insert waited (then
+    ``ON CONFLICT (id)``, checked before the insert, did not see it). Those items resolve to
     the ``taken`` jobs; the rest are sent again.
     """
     held = {(str(job.tenant_id), job.idempotency_key) for job in taken}

@@ -24,6 +24,7 @@ from supabase import ClientOptions, create_client
 
 from .._batch import (
     IDEMPOTENCY_CONFLICT,
+    KEY_CONFLICT_ROUNDS,
     BatchPlan,
     duplicate_lookups,
     missing_duplicates,
@@ -45,6 +46,10 @@ from ._lifecycle import JobsLifecycle
 __all__ = ["JobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
+
+
+def _row_id(row: dict[str, Any]) -> str:
+    return str(row["id"])
 
 
 class JobsClient(JobsLifecycle):
@@ -185,7 +190,8 @@ class JobsClient(JobsLifecycle):
         except ConflictError as exc:
             if prepared.idempotency_key is None or exc.code != "23505":
                 raise
-            # Another writer stored this key under an id of its own (see without_taken).
+            # The key is held under another id, or by a concurrent dispatch of it that
+            # committed while this insert waited (see without_taken): read that job.
             refused, jobs = exc, []
         if not jobs and prepared.idempotency_key is not None:
             # ON CONFLICT DO NOTHING returned nothing: the key is taken; read that job.
@@ -226,17 +232,24 @@ class JobsClient(JobsLifecycle):
             return []
         plan = plan_batch(prepared)
         existing: builtins.list[Job] = []
-        try:
-            inserted = self._insert_batch(plan)
-        except ConflictError as exc:
-            if not plan.upsert or exc.code != "23505":
-                raise
-            # A key is held by a row another writer stored under an id of its own: the
-            # whole insert was refused. Read who holds the batch's keys, send the rest again.
-            existing = self._fetch_duplicates(builtins.list(plan.keys.values()))
-            if not existing:
-                raise  # another unique index refused a row: not a key conflict
-            inserted = self._insert_batch(without_taken(plan, existing))
+        inserted: builtins.list[Job] = []
+        sending = plan
+        for attempt in range(KEY_CONFLICT_ROUNDS):
+            try:
+                inserted = self._insert_batch(sending)
+                break
+            except ConflictError as exc:
+                if not plan.upsert or exc.code != "23505" or attempt == KEY_CONFLICT_ROUNDS - 1:
+                    raise
+                # The idempotency index refused the whole insert: one of the batch's keys
+                # is held under another id (a row another writer stored with an id of its
+                # own, or a concurrent dispatch of the same key that committed first). Read
+                # who holds the keys, send the other rows again.
+                found = self._fetch_duplicates(missing_duplicates(plan, [], existing))
+                if not found:
+                    raise  # another unique index refused a row: not a key conflict
+                existing += found
+                sending = without_taken(sending, existing)
         missing = missing_duplicates(plan, inserted, existing)
         if missing:
             existing += self._fetch_duplicates(missing)
@@ -252,7 +265,9 @@ class JobsClient(JobsLifecycle):
         with translate_errors("dispatch_many", count=str(len(plan.rows))):
             if plan.upsert:
                 builder = table.upsert(
-                    plan.rows,
+                    # In id order: two batches sharing keys then lock them in the same
+                    # order and one waits for the other instead of deadlocking.
+                    sorted(plan.rows, key=_row_id),
                     on_conflict=IDEMPOTENCY_CONFLICT,
                     ignore_duplicates=True,
                     default_to_null=False,

@@ -125,9 +125,16 @@ def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
         b" revoke all on schema supabase_jobs from public;"
         b" create table if not exists supabase_jobs.schema_migrations ("
         b" version integer primary key, name text not null, checksum text not null,"
-        b" applied_at timestamptz not null default now());"
-        # Not exposed through the API, but RLS on every table all the same.
-        b" alter table supabase_jobs.schema_migrations enable row level security"
+        b" applied_at timestamptz not null default now())"
+    )
+    # Not exposed through the API, but RLS on every table all the same. Only when it is off:
+    # the ALTER needs ownership, and a ledger another role created must still be usable.
+    conn.execute(
+        b"do $$ begin"
+        b" if not (select relrowsecurity from pg_class"
+        b"         where oid = 'supabase_jobs.schema_migrations'::regclass) then"
+        b" alter table supabase_jobs.schema_migrations enable row level security;"
+        b" end if; end $$"
     )
 
 

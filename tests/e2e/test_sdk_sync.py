@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -189,3 +191,35 @@ def test_stopped_gateway_is_a_typed_transport_error(jobs_client: JobsClient, sup
     again = jobs_client.dispatch(TENANT_A, "test_job", {}, idempotency_key="k-restart")
     assert again.id == job.id
     assert len(jobs_client.list(tenant_id=TENANT_A)) == 1
+
+
+def test_concurrent_keyed_dispatches_make_one_job_per_key_and_never_raise(
+    jobs_client: JobsClient, supabase_jobs_clean: LocalStack
+):
+    # Threads dispatching the same keys at once, singly and in overlapping batches listed in
+    # opposite orders: every call returns the one job per key, none raises or deadlocks.
+    keys = [f"race-{i}" for i in range(20)]
+    start = threading.Barrier(8)
+
+    def single(key: str) -> list[Any]:
+        start.wait()
+        return [jobs_client.dispatch(TENANT_A, "test_job", {}, idempotency_key=key).id]
+
+    def batch(order: list[str]) -> list[Any]:
+        start.wait()
+        items = [{"tenant_id": TENANT_A, "type": "test_job", "idempotency_key": k} for k in order]
+        return [job.id for job in jobs_client.dispatch_many(items)]
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(single, keys[0]) for _ in range(4)]
+        futures += [pool.submit(batch, keys), pool.submit(batch, keys[::-1])]
+        futures += [pool.submit(batch, keys[::2]), pool.submit(batch, keys[1::2])]
+        results = [f.result() for f in futures]
+    listed = jobs_client.list(tenant_id=TENANT_A, limit=100)
+    stored = {j.idempotency_key or "": j.id for j in listed}
+    assert len(listed) == len(keys) and sorted(stored) == sorted(keys)
+    assert {ids[0] for ids in results[:4]} == {stored[keys[0]]}
+    assert results[4] == [stored[k] for k in keys]
+    assert results[5] == [stored[k] for k in keys[::-1]]
+    assert results[6] == [stored[k] for k in keys[::2]]
+    assert results[7] == [stored[k] for k in keys[1::2]]

@@ -208,11 +208,12 @@ async def test_dispatch_many_with_keys_fetches_duplicates_once(
         "return=representation,resolution=ignore-duplicates,missing=default"
     )
     sent = recorder.body(0)
-    assert [row.get("idempotency_key") for row in sent] == ["k-old", "k-new", None]
-    assert [row["id"] for row in sent[:2]] == [
-        idempotent_job_id(TENANT, "k-old"),
-        idempotent_job_id(TENANT, "k-new"),
-    ]
+    # Keyed batches go in id order (two overlapping batches then cannot deadlock).
+    assert [row["id"] for row in sent] == sorted(row["id"] for row in sent)
+    by_key = {row.get("idempotency_key"): row["id"] for row in sent}
+    assert set(by_key) == {"k-old", "k-new", None} and len(sent) == 3
+    assert by_key["k-old"] == idempotent_job_id(TENANT, "k-old")
+    assert by_key["k-new"] == idempotent_job_id(TENANT, "k-new")
     read = recorder.requests[1]
     assert read.method == "GET"
     assert read.url.params["tenant_id"] == f"eq.{TENANT}"
@@ -590,7 +591,7 @@ async def test_dispatch_many_with_a_key_another_writer_holds(
     result = await jobs.dispatch_many(items)
     # Refused as a whole (409), the batch's keys read once, the other rows sent again.
     assert [r.method for r in recorder.requests] == ["POST", "GET", "POST"]
-    assert [row.get("idempotency_key") for row in recorder.body(2)] == ["k-new", None]
+    assert {row.get("idempotency_key") for row in recorder.body(2)} == {"k-new", None}
     assert str(result[1].id) == foreign["id"]
     assert str(result[0].id) == idempotent_job_id(TENANT, "k-new")
     assert len(table.rows) == 3 and len({j.id for j in result}) == 3
@@ -622,3 +623,46 @@ async def test_a_conflict_that_is_not_about_the_key_still_raises(
             [{"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k"}]
         )
     assert [r.method for r in recorder.requests[2:]] == ["POST", "GET"]
+
+
+async def test_dispatch_many_rides_out_key_races_then_gives_up(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    # Concurrent dispatches of the same keys committing first: each refusal reads who holds
+    # which key and resends the rest, for at most KEY_CONFLICT_ROUNDS inserts.
+    held_1 = job_row(idempotency_key="k1")
+    held_2 = job_row(idempotency_key="k2")
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json=[job_row(**row) for row in json.loads(request.content)])
+
+    refused = httpx.Response(409, json=UNIQUE_VIOLATION)
+    recorder.queue(
+        refused,
+        httpx.Response(200, json=[held_1]),
+        refused,
+        httpx.Response(200, json=[held_2]),
+        echo,
+    )
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": k} for k in ("k1", "k2", "k3")
+    ]
+    result = await jobs.dispatch_many(items)
+    assert [r.method for r in recorder.requests] == ["POST", "GET", "POST", "GET", "POST"]
+    assert [row["idempotency_key"] for row in recorder.body(4)] == ["k3"]
+    assert [str(j.id) for j in result] == [
+        held_1["id"],
+        held_2["id"],
+        idempotent_job_id(TENANT, "k3"),
+    ]
+    # A race on every round: the third refusal is raised, nothing is guessed.
+    recorder.queue(
+        refused,
+        httpx.Response(200, json=[held_1]),
+        refused,
+        httpx.Response(200, json=[held_2]),
+        refused,
+    )
+    with pytest.raises(ConflictError):
+        await jobs.dispatch_many(items)
+    assert len(recorder.requests) == 10
