@@ -20,7 +20,8 @@ connections already open; only processing is timed. Medians and ranges are print
 - Procrastinate: ``run_worker_async(wait=False, concurrency=10, delete_jobs="successful")``
   over ``PsycopgConnector``.
 
-Run: ``.venv/bin/python bench/lifecycle_throughput.py [-n 5000] [--runs 3] [--durable]``.
+Run: ``.venv/bin/python bench/lifecycle_throughput.py [-n 5000] [--runs 3] [--durable]
+[--dispatched-by 1000]``.
 """
 
 from __future__ import annotations
