@@ -35,6 +35,8 @@ __all__ = [
     "plan_batch",
     "resolve_batch",
     "select_duplicates",
+    "unheld_rows",
+    "with_fresh_ids",
     "without_taken",
 ]
 
@@ -124,6 +126,32 @@ def without_taken(plan: BatchPlan, taken: Sequence[Job]) -> BatchPlan:
     return BatchPlan(rows, plan.upsert, plan.slots, plan.keys)
 
 
+def unheld_rows(
+    plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[Job]
+) -> list[dict[str, Any]]:
+    """Keyed rows neither inserted nor found by their key: nobody holds these keys.
+
+    The insert skipped them because their derived id is taken, by a row that no longer
+    holds the key (its key or tenant was edited, or it was deleted after the insert looked).
+    The keys are free; :func:`with_fresh_ids` lets them be stored.
+    """
+    returned = {str(job.id) for job in inserted}
+    held = {(str(job.tenant_id), job.idempotency_key) for job in existing}
+    return [
+        row
+        for row in plan.rows
+        if row["id"] in plan.keys and row["id"] not in returned and plan.keys[row["id"]] not in held
+    ]
+
+
+def with_fresh_ids(rows: Sequence[dict[str, Any]]) -> BatchPlan:
+    """``rows`` under random ids, as one keyed insert (their derived ids are taken).
+
+    The stored jobs hold their keys, so later dispatches of those keys find them by key.
+    """
+    return BatchPlan([{**row, "id": str(uuid.uuid4())} for row in rows], True, [], {})
+
+
 @dataclass(frozen=True)
 class DuplicateLookup:
     """One GET for existing jobs: ``tenant_id = tenant and idempotency_key in keys``."""
@@ -178,7 +206,7 @@ def resolve_batch(plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[J
 
     Raises:
         BackendError: A row is neither in the insert's answer nor found by its key (the
-            insert answer was incomplete, or a duplicate was deleted concurrently).
+            insert answer was incomplete).
     """
     by_id = {str(job.id): job for job in inserted}
     by_key = {(str(job.tenant_id), job.idempotency_key): job for job in existing}
@@ -189,8 +217,8 @@ def resolve_batch(plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[J
             job = by_key.get(plan.keys[row_id])
         if job is None:
             raise BackendError(
-                "the database did not return every dispatched job (a duplicate may have "
-                "been deleted concurrently); dispatch again with the same idempotency keys"
+                "the database did not return every dispatched job; dispatch again with the "
+                "same idempotency keys"
             )
         out.append(job)
     return out

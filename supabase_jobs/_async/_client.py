@@ -29,6 +29,8 @@ from .._batch import (
     plan_batch,
     resolve_batch,
     select_duplicates,
+    unheld_rows,
+    with_fresh_ids,
     without_taken,
 )
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
@@ -196,6 +198,9 @@ class AsyncJobsClient(AsyncJobsLifecycle):
             jobs = await self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
             if not jobs and refused is not None:
                 raise refused  # another unique index refused the row: not a key conflict
+            if not jobs:
+                # Skipped, yet nobody holds the key (see unheld_rows): the key is free.
+                jobs = await self._store_unheld([prepared.row])
         if len(jobs) != 1:
             raise BackendError("the database did not return the dispatched job")
         log_dispatched(jobs, [prepared])
@@ -251,6 +256,9 @@ class AsyncJobsClient(AsyncJobsLifecycle):
         missing = missing_duplicates(plan, inserted, existing)
         if missing:
             existing += await self._fetch_duplicates(missing)
+        unheld = unheld_rows(plan, inserted, existing)
+        if unheld:
+            existing += await self._store_unheld(unheld)
         result = resolve_batch(plan, inserted, existing)
         log_dispatched(result, prepared)
         return result
@@ -274,6 +282,17 @@ class AsyncJobsClient(AsyncJobsLifecycle):
                 builder = table.insert(plan.rows, default_to_null=False)
             response = await builder.execute()
         return parse_jobs(response.data)
+
+    async def _store_unheld(self, rows: Sequence[dict[str, Any]]) -> builtins.list[Job]:
+        """Store keyed rows whose derived ids are taken under random ids (see unheld_rows)."""
+        try:
+            return await self._insert_batch(with_fresh_ids(rows))
+        except ConflictError as exc:
+            if exc.code != "23505":
+                raise
+            # A concurrent dispatch of the same keys stored them first: read those.
+            pairs = [(str(row["tenant_id"]), str(row["idempotency_key"])) for row in rows]
+            return await self._fetch_duplicates(pairs)
 
     async def _fetch_duplicates(self, pairs: Sequence[tuple[str, str]]) -> builtins.list[Job]:
         """Read the jobs that already own these ``(tenant_id, idempotency_key)`` pairs."""

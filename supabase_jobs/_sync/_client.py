@@ -31,6 +31,8 @@ from .._batch import (
     plan_batch,
     resolve_batch,
     select_duplicates,
+    unheld_rows,
+    with_fresh_ids,
     without_taken,
 )
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
@@ -198,6 +200,9 @@ class JobsClient(JobsLifecycle):
             jobs = self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
             if not jobs and refused is not None:
                 raise refused  # another unique index refused the row: not a key conflict
+            if not jobs:
+                # Skipped, yet nobody holds the key (see unheld_rows): the key is free.
+                jobs = self._store_unheld([prepared.row])
         if len(jobs) != 1:
             raise BackendError("the database did not return the dispatched job")
         log_dispatched(jobs, [prepared])
@@ -253,6 +258,9 @@ class JobsClient(JobsLifecycle):
         missing = missing_duplicates(plan, inserted, existing)
         if missing:
             existing += self._fetch_duplicates(missing)
+        unheld = unheld_rows(plan, inserted, existing)
+        if unheld:
+            existing += self._store_unheld(unheld)
         result = resolve_batch(plan, inserted, existing)
         log_dispatched(result, prepared)
         return result
@@ -276,6 +284,17 @@ class JobsClient(JobsLifecycle):
                 builder = table.insert(plan.rows, default_to_null=False)
             response = builder.execute()
         return parse_jobs(response.data)
+
+    def _store_unheld(self, rows: Sequence[dict[str, Any]]) -> builtins.list[Job]:
+        """Store keyed rows whose derived ids are taken under random ids (see unheld_rows)."""
+        try:
+            return self._insert_batch(with_fresh_ids(rows))
+        except ConflictError as exc:
+            if exc.code != "23505":
+                raise
+            # A concurrent dispatch of the same keys stored them first: read those.
+            pairs = [(str(row["tenant_id"]), str(row["idempotency_key"])) for row in rows]
+            return self._fetch_duplicates(pairs)
 
     def _fetch_duplicates(self, pairs: Sequence[tuple[str, str]]) -> builtins.list[Job]:
         """Read the jobs that already own these ``(tenant_id, idempotency_key)`` pairs."""

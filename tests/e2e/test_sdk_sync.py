@@ -223,3 +223,16 @@ def test_concurrent_keyed_dispatches_make_one_job_per_key_and_never_raise(
     assert results[5] == [stored[k] for k in keys[::-1]]
     assert results[6] == [stored[k] for k in keys[::2]]
     assert results[7] == [stored[k] for k in keys[1::2]]
+
+
+def test_a_key_freed_by_an_edit_is_stored_again(
+    jobs_client: JobsClient, supabase_jobs_clean: LocalStack
+):
+    # Someone renamed a keyed job's key by hand: its derived id is taken, its key free.
+    first = jobs_client.dispatch(TENANT_A, "test_job", {"n": 1}, idempotency_key="edit-me")
+    with psycopg.connect(supabase_jobs_clean.database_url, autocommit=True) as conn:
+        conn.execute("update public.jobs set idempotency_key = 'renamed' where id = %s", [first.id])
+    second = jobs_client.dispatch(TENANT_A, "test_job", {"n": 2}, idempotency_key="edit-me")
+    third = jobs_client.dispatch(TENANT_A, "test_job", {"n": 3}, idempotency_key="edit-me")
+    assert second.id != first.id and third.id == second.id and second.payload == {"n": 2}
+    assert len(jobs_client.list(tenant_id=TENANT_A)) == 2

@@ -666,3 +666,28 @@ async def test_dispatch_many_rides_out_key_races_then_gives_up(
     with pytest.raises(ConflictError):
         await jobs.dispatch_many(items)
     assert len(recorder.requests) == 10
+
+
+async def test_a_key_whose_derived_id_is_taken_by_another_row_is_still_stored(
+    jobs: Flavor, recorder: Recorder, table: KeyedTable
+) -> None:
+    # The job first stored under "order-42" had its key edited by hand: the derived id is
+    # taken, nobody holds the key. The dispatch stores a new job under a random id, and
+    # later dispatches of the key find that one by key.
+    table.rows.append(job_row(id=idempotent_job_id(TENANT, "order-42"), idempotency_key="x"))
+    job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
+    assert [r.method for r in recorder.requests] == ["POST", "GET", "POST"]
+    assert str(job.id) != idempotent_job_id(TENANT, "order-42")
+    assert job.idempotency_key == "order-42" and len(table.rows) == 2
+    again = await jobs.dispatch(TENANT, "test_job", {"n": 2}, idempotency_key="order-42")
+    assert again.id == job.id and len(table.rows) == 2
+    items = [
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "order-42"},
+        {"tenant_id": TENANT, "type": "test_job", "idempotency_key": "fresh"},
+    ]
+    table.rows.append(job_row(id=idempotent_job_id(TENANT, "fresh"), idempotency_key="y"))
+    batch = await jobs.dispatch_many(items)
+    assert batch[0].id == job.id
+    assert batch[1].idempotency_key == "fresh"
+    assert str(batch[1].id) != idempotent_job_id(TENANT, "fresh")
+    assert len(table.rows) == 4
