@@ -101,15 +101,24 @@ def plan_batch(prepared: Sequence[PreparedJob]) -> BatchPlan:
     return BatchPlan(rows, bool(keys), slots, keys)
 
 
+def _key_of(job: Job) -> tuple[str, str | None]:
+    return (str(job.tenant_id), job.idempotency_key)
+
+
+def _unresolved(plan: BatchPlan, inserted: Sequence[Job], known: Sequence[Job]) -> list[str]:
+    """Ids of the keyed rows the insert skipped whose key no job in ``known`` holds."""
+    returned = {str(job.id) for job in inserted}
+    held = {_key_of(job) for job in known}
+    return [
+        row_id for row_id, pair in plan.keys.items() if row_id not in returned and pair not in held
+    ]
+
+
 def missing_duplicates(
     plan: BatchPlan, inserted: Sequence[Job], known: Sequence[Job] = ()
 ) -> list[tuple[str, str]]:
     """The ``(tenant_id, idempotency_key)`` pairs the insert skipped, less those in ``known``."""
-    returned = {str(job.id) for job in inserted}
-    have = {(str(job.tenant_id), job.idempotency_key) for job in known}
-    return [
-        pair for row_id, pair in plan.keys.items() if row_id not in returned and pair not in have
-    ]
+    return [plan.keys[row_id] for row_id in _unresolved(plan, inserted, known)]
 
 
 def without_taken(plan: BatchPlan, taken: Sequence[Job]) -> BatchPlan:
@@ -121,7 +130,7 @@ def without_taken(plan: BatchPlan, taken: Sequence[Job]) -> BatchPlan:
     ``ON CONFLICT (id)``, checked before the insert, did not see it). Those items resolve to
     the ``taken`` jobs; the rest are sent again.
     """
-    held = {(str(job.tenant_id), job.idempotency_key) for job in taken}
+    held = {_key_of(job) for job in taken}
     rows = [row for row in plan.rows if plan.keys.get(row["id"]) not in held]
     return BatchPlan(rows, plan.upsert, plan.slots, plan.keys)
 
@@ -135,13 +144,8 @@ def unheld_rows(
     holds the key (its key or tenant was edited, or it was deleted after the insert looked).
     The keys are free; :func:`with_fresh_ids` lets them be stored.
     """
-    returned = {str(job.id) for job in inserted}
-    held = {(str(job.tenant_id), job.idempotency_key) for job in existing}
-    return [
-        row
-        for row in plan.rows
-        if row["id"] in plan.keys and row["id"] not in returned and plan.keys[row["id"]] not in held
-    ]
+    unheld = set(_unresolved(plan, inserted, existing))
+    return [row for row in plan.rows if row["id"] in unheld]
 
 
 def with_fresh_ids(rows: Sequence[dict[str, Any]]) -> BatchPlan:
@@ -198,7 +202,7 @@ def duplicate_lookups(
 def select_duplicates(pairs: Iterable[tuple[str, str]], found: Iterable[Job]) -> list[Job]:
     """The jobs in ``found`` whose ``(tenant_id, idempotency_key)`` is one of ``pairs``."""
     wanted = set(pairs)
-    return [job for job in found if (str(job.tenant_id), job.idempotency_key) in wanted]
+    return [job for job in found if _key_of(job) in wanted]
 
 
 def resolve_batch(plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[Job]) -> list[Job]:
@@ -209,7 +213,7 @@ def resolve_batch(plan: BatchPlan, inserted: Sequence[Job], existing: Sequence[J
             insert answer was incomplete).
     """
     by_id = {str(job.id): job for job in inserted}
-    by_key = {(str(job.tenant_id), job.idempotency_key): job for job in existing}
+    by_key = {_key_of(job): job for job in existing}
     out = []
     for row_id in plan.slots:
         job = by_id.get(row_id)
