@@ -98,7 +98,7 @@ def test_sync_dispatches_log_no_key_payload_or_secret(
     assert again.id == first.id
 
     # A batch with keys (one already stored, one twice in the batch) and a retry of it.
-    items = [
+    items: list[dict[str, Any]] = [
         {"tenant_id": TENANT, "type": "test_job", "idempotency_key": keys[0]},
         {"tenant_id": TENANT, "type": "test_job", "idempotency_key": keys[1]},
         {"tenant_id": TENANT, "type": "test_job", "payload": {"v": values[1]}},
