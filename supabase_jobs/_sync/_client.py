@@ -23,9 +23,9 @@ import httpx
 from pydantic import BaseModel
 from supabase import ClientOptions, create_client
 
-from .._constants import RPC_KEYED_JOBS
+from .._constants import DEFAULT_SCHEMA, DEFAULT_TABLE, RPC_KEYED_JOBS
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
-from .._errors import ConflictError, NotFoundError
+from .._errors import ConfigurationError, ConflictError, NotFoundError
 from .._idempotency import (
     IDEMPOTENCY_CONFLICT,
     DispatchFlow,
@@ -154,6 +154,9 @@ class JobsClient(JobsLifecycle):
 
         Raises:
             ValidationError: Bad input (no request was sent); ``.path`` names the field.
+            ConfigurationError: The key is held under an id not derived from it (another
+                writer stored it) in a table other than ``public.jobs``: see
+                ``sj_keyed_jobs_v1``.
             JobsError: A translated backend or transport failure.
         """
         prepared = prepare_dispatch(
@@ -178,7 +181,8 @@ class JobsClient(JobsLifecycle):
         Every item is validated before anything is sent. Rows get client-generated ids,
         so the answer maps back to input order whatever order the database returns.
         Items whose ``(tenant_id, idempotency_key)`` already exists come back as the
-        existing jobs (read back with one GET per ~500 keys); items of the same batch
+        existing jobs (read back by their derived ids, one GET per 150 ids: keys never
+        travel in a URL, which gets logged); items of the same batch
         sharing a key are inserted once and all return that job. Resending a batch
         whose response was lost is safe for keyed items; unkeyed items are inserted
         again, so give every item a key when you may retry.
@@ -232,6 +236,13 @@ class JobsClient(JobsLifecycle):
                 response = query.execute()
             return parse_jobs(response.data)
         # Keys in a POST body: URLs end up in logs (httpx's INFO line, proxies).
+        if (self._config.db_schema, self._config.table) != (DEFAULT_SCHEMA, DEFAULT_TABLE):
+            raise ConfigurationError(
+                "an idempotency key is held by a job whose id was not derived from it (another "
+                "writer stored it); finding it needs sj_keyed_jobs_v1, which reads public.jobs "
+                "only, not SUPABASE_JOBS_SCHEMA / SUPABASE_JOBS_TABLE",
+                variables=("SUPABASE_JOBS_SCHEMA", "SUPABASE_JOBS_TABLE"),
+            )
         params = {"p_tenant_id": operation.tenant, "p_keys": operation.keys}
         return parse_jobs(
             self._rpc(RPC_KEYED_JOBS, params, "dispatch", count=str(len(operation.keys)))

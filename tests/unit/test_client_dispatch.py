@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from supabase_jobs._core import idempotent_job_id
 from supabase_jobs._errors import (
+    ConfigurationError,
     ConflictError,
     MassAssignmentError,
     PayloadValidationError,
@@ -574,6 +575,22 @@ async def test_a_key_another_writer_holds_returns_that_job(
     assert recorder.body(2) == {"p_tenant_id": TENANT, "p_keys": ["order-42"]}
     assert all("order-42" not in str(r.url) for r in recorder.requests)
     assert len(table.rows) == 1
+
+
+async def test_a_foreign_holder_in_a_custom_table_is_a_configuration_error(
+    recorder: Recorder, table: KeyedTable
+) -> None:
+    # sj_keyed_jobs_v1 reads public.jobs only: never ask it about another table's keys.
+    from supabase_jobs._settings import JobsConfig
+    from supabase_jobs._sync._client import JobsClient
+
+    from ._helpers import sync_supabase
+
+    table.rows.append(job_row(idempotency_key="order-42"))
+    client = JobsClient(sync_supabase(recorder), config=JobsConfig(table="app_jobs"))
+    with pytest.raises(ConfigurationError, match="sj_keyed_jobs_v1"):
+        client.dispatch(TENANT, "test_job", idempotency_key="order-42")
+    assert _calls(recorder) == ["POST", "GET"]
 
 
 async def test_dispatch_many_with_a_key_another_writer_holds(
