@@ -127,7 +127,7 @@ class ReadByKeys:
 
 Operation = Insert | ReadByIds | ReadByKeys
 #: Yields operations, receives each one's jobs, returns the jobs in input order.
-DispatchFlow = Generator[Operation, "list[Job]", "list[Job]"]
+DispatchFlow = Generator[Operation, list[Job], list[Job]]
 
 
 @dataclass(frozen=True)
