@@ -165,10 +165,15 @@ def test_sync_dispatches_log_no_key_payload_or_secret(
             conn.execute("drop index public.e2e_unique_u")
 
     # Refused before sending: the message names the field, never the value.
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as invalid_payload:
         jobs_client.dispatch(TENANT, "test_job", {"x": {values[0]}}, idempotency_key=keys[0])
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as invalid_key:
         jobs_client.dispatch(TENANT, "test_job", {}, idempotency_key=keys[0] + "\x00")
+
+    # An app logs what it caught, traceback and cause chain included.
+    app = logging.getLogger("e2e.app")
+    for caught in (refused, conflict, invalid_payload, invalid_key):
+        app.error("dispatch failed", exc_info=caught.value)
 
     assert_clean(captured, stack, markers)
 
