@@ -18,8 +18,13 @@ DEFAULT_JOB_TYPES: Final = (
     "test_job",
 )
 
+#: Name rules. Shown in error messages and repeated by the SQL CHECKs; checked only by the
+#: ``is_*`` functions of ``_validate`` (whole-string matches: ``$`` alone would accept a
+#: trailing newline).
 TYPE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_.:-]{0,126}$"
 QUEUE_NAME_PATTERN: Final = r"^[a-z][a-z0-9_.:-]{0,62}$"
+#: Schema and table names: plain, unquoted SQL identifiers.
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 DEFAULT_SCHEMA: Final = "public"
 DEFAULT_TABLE: Final = "jobs"
@@ -33,6 +38,14 @@ MAX_MAX_ATTEMPTS: Final = 1000
 DEFAULT_LEASE_SECONDS: Final = 300
 MAX_LEASE_SECONDS: Final = 86_400
 MAX_CLAIM_LIMIT: Final = 1000
+#: ``list(limit=)``: PostgREST on Supabase caps an answer at 1000 rows (``db-max-rows``).
+MAX_LIST_LIMIT: Final = 1000
+#: ``list(offset=)``: PostgreSQL's largest ``bigint``; a larger OFFSET fails in the database.
+MAX_LIST_OFFSET: Final = 2**63 - 1
+#: ``fail(retry_in=)``: one year, in seconds.
+MAX_RETRY_IN_SECONDS: Final = 31_536_000
+#: ``prune(older_than=)``: 100 years, in seconds; ``sj_prune_v1`` refuses more.
+MAX_PRUNE_AGE_SECONDS: Final = 3_153_600_000
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
 MAX_WORKER_ID_LENGTH: Final = 255
 MAX_ERROR_MESSAGE_LENGTH: Final = 4000
@@ -58,6 +71,8 @@ RPC_CANCEL: Final = "sj_cancel_v1"
 RPC_RETRY: Final = "sj_retry_v1"
 RPC_STATS: Final = "sj_stats_v1"
 RPC_PRUNE: Final = "sj_prune_v1"
+#: Reads keyed jobs by idempotency key in a POST body (never a URL: URLs get logged).
+RPC_KEYED_JOBS: Final = "sj_keyed_jobs_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

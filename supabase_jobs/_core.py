@@ -14,14 +14,14 @@ client's default differs from the database default. A plain dispatch therefore w
 on the old table; asking for a feature the table lacks fails with
 :class:`SchemaNotInstalledError` ("run the migrations"). Status, attempts, worker and
 timestamps are never sent: the database defaults them (mass-assignment guard). A keyed
-row also carries its ``id``, derived from tenant and key (:func:`idempotent_job_id`).
+row also carries its ``id``, derived from tenant and key (:func:`idempotent_job_id`, in
+:mod:`._idempotency`, which also holds how keyed dispatches are sent and resolved).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,6 +44,7 @@ from ._errors import (
     ScrubbedFieldRequiredError,
     ValidationError,
 )
+from ._idempotency import IDEMPOTENCY_NAMESPACE, idempotent_job_id
 from ._models import Job
 from ._payload import prepare_payload
 from ._registry import JobType, JobTypeRegistry
@@ -220,26 +221,6 @@ def prepare_dispatch(
         key = validate_idempotency_key(idempotency_key, path=f"{path}idempotency_key")
         row = {"id": idempotent_job_id(tenant, key), **row, "idempotency_key": key}
     return PreparedJob(row, tenant, spec.name, key, scrubbed)
-
-
-#: Namespace of the job ids derived from idempotency keys (uuid5 of this URL-style name:
-#: ``uuid5(NAMESPACE_URL, "supabase-jobs:idempotency-key")``). Never change it: a retry by a
-#: newer SDK would derive another id and create a second job.
-IDEMPOTENCY_NAMESPACE = uuid.UUID("b7c688bc-4dfb-5315-b44e-c66628fd0721")
-
-
-def idempotent_job_id(tenant_id: str, idempotency_key: str) -> str:
-    """The id a keyed job gets: the same for the same tenant and key, on every client.
-
-    A keyed dispatch is then ``INSERT ... ON CONFLICT (id) DO NOTHING``: the primary key
-    resolves retries, so the table needs no unique index that every job (keyed or not) must
-    enter; a partial one on ``(tenant_id, idempotency_key)`` still guards other writers.
-
-    Args:
-        tenant_id: Canonical lower-case tenant UUID.
-        idempotency_key: The validated key.
-    """
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{tenant_id}:{idempotency_key}"))
 
 
 def prepare_dispatch_many(

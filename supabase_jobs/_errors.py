@@ -3,35 +3,42 @@
 Every error the SDK raises derives from :class:`JobsError`::
 
     JobsError
-     ├── ConfigurationError           missing/malformed setting; names the variable
-     │    └── NotServiceRoleError     anon/publishable key, or a signed-in user's token
-     ├── ValidationError              bad input, caught before any request is sent
-     │    ├── PayloadValidationError  a payload (or result) field, path ``payload.*``
+     ├── ConfigurationError             missing/malformed setting; names the variable
+     │    └── NotServiceRoleError       anon/publishable key, or a signed-in user's token
+     ├── ValidationError                bad input, caught before any request is sent
+     │    ├── PayloadValidationError    a payload (or result) field, path ``payload.*``
      │    │    ├── PayloadTooLargeError        serialized size over the configured limit
      │    │    ├── SecretInPayloadError        a secret found while scrubbing in ``raise`` mode
      │    │    └── ScrubbedFieldRequiredError  scrubbing removed a field the model requires
-     │    ├── UnknownJobTypeError     type not registered
-     │    ├── MassAssignmentError     tried to set status / attempts / worker_id / ...
-     │    ├── NotClaimedError         a lease-fenced call got a job without a lease
-     │    └── ConstraintViolationError  the database refused a value (23502/23514/22P02)
-     ├── NotFoundError                SJ002, PGRST116, PT404, ``get()`` of a missing id
-     ├── ConflictError                23505, PT409
+     │    ├── UnknownJobTypeError       type not registered
+     │    ├── MassAssignmentError       tried to set status / attempts / worker_id / ...
+     │    └── NotClaimedError           a lease-fenced call got a job without a lease
+     ├── NotFoundError                  SJ002, PGRST116, PT404, ``get()`` of a missing id
+     ├── ConflictError                  23505, PT409
      │    ├── ForeignKeyViolationError  23503
-     │    └── InvalidStateError       SJ003: e.g. cancel a completed job
-     ├── PermissionDeniedError        42501, 28xxx, PGRST301-303, HTTP 401/403
-     ├── LeaseLostError               SJ001: the lease expired; ``job_ids``, ``completed``
-     ├── BackendError                 anything else from PostgREST or the database
+     │    └── InvalidStateError         SJ003: e.g. cancel a completed job
+     ├── PermissionDeniedError          42501, 28xxx, PGRST301-303, HTTP 401/403
+     ├── LeaseLostError                 SJ001: the lease expired; ``job_ids``, ``completed``
+     ├── BackendError                   anything else from PostgREST or the database
+     │    ├── ConstraintViolationError  the database refused a value (23502/23514/22P02)
      │    ├── SchemaNotInstalledError   PGRST202/204/205/106, 42P01/42883/42703/42P10
      │    ├── RateLimitedError          HTTP 429
      │    └── ServiceUnavailableError   502/503/504, PGRST000-003, 08xxx, 53xxx, 40001
-     └── TransportError               connection refused/reset, DNS, protocol errors
-          └── TransportTimeoutError   any httpx timeout (also a builtin ``TimeoutError``)
+     └── TransportError                 connection refused/reset, DNS, protocol errors
+          └── TransportTimeoutError     any httpx timeout (also a builtin ``TimeoutError``)
+
+A :class:`ValidationError` is always raised before anything is sent. The database can
+still refuse a value the SDK let through (a CHECK the SDK does not know, a limit configured
+differently from the SQL): that is :class:`ConstraintViolationError`, a
+:class:`BackendError` (before 0.2 it derived from ``ValidationError``); it keeps the
+``path``/``reason`` attributes.
 
 Messages name the offending field path and a reason, never the offending value: the
 value may be a secret, and messages end up in logs. Errors translated from PostgREST
-carry ``code`` (SQLSTATE / ``PGRSTnnn``), ``hint`` and ``request_id`` attributes and
-chain the original exception; the server's ``message`` and ``details`` are never copied
-into our message because they can echo submitted values. Which code or HTTP status
+carry ``code`` (SQLSTATE / ``PGRSTnnn``), ``hint``, ``status_code`` (the HTTP status of
+the response, as openai-python's ``APIStatusError`` has it) and ``request_id``
+attributes and chain the original exception; the server's ``message`` and ``details``
+are never copied into our message because they can echo submitted values. Which code or HTTP status
 becomes which class is decided in one place, :mod:`._translate`
 (:func:`~._translate.translate_errors`); this module only defines the classes.
 
@@ -84,11 +91,14 @@ class JobsError(Exception):
     Attributes:
         code: The PostgREST / SQLSTATE code of a translated backend error, else ``None``.
         hint: PostgREST's hint, if it sent one.
+        status_code: The HTTP status of the response the error was translated from;
+            ``None`` when there was no response (validation, transport failures).
         request_id: The gateway's request id (``sb-request-id`` / ``x-request-id``), if any.
     """
 
     code: str | None = None
     hint: str | None = None
+    status_code: int | None = None
     request_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -193,21 +203,6 @@ class NotClaimedError(ValidationError):
     """A lease-fenced call got a job that was not returned by ``claim`` (no lease)."""
 
 
-class ConstraintViolationError(ValidationError):
-    """The database rejected the values (NOT NULL, CHECK, bad input syntax).
-
-    The SDK validates first, so this means the table has rules the SDK does not know,
-    or a job type / limit is configured differently from the SQL.
-
-    Attributes:
-        constraint: The violated constraint's name, when the database named one.
-    """
-
-    def __init__(self, path: str, reason: str, *, constraint: str | None = None) -> None:
-        super().__init__(path, reason)
-        self.constraint = constraint
-
-
 class NotFoundError(JobsError):
     """The job (or row) does not exist (``SJ002``, ``PGRST116``, ``PT404``).
 
@@ -270,6 +265,27 @@ class LeaseLostError(JobsError):
 
 class BackendError(JobsError):
     """PostgREST or the database failed in a way not classified more precisely."""
+
+
+class ConstraintViolationError(BackendError):
+    """The database refused a value (NOT NULL, CHECK, bad input syntax: 23502/23514/22P02).
+
+    The SDK validates first, so this means the table has rules the SDK does not know, or a
+    job type / limit is configured differently from the SQL. It is raised from the
+    database's answer, after the request was sent, so it is a :class:`BackendError`, not a
+    :class:`ValidationError` (which is always raised before sending).
+
+    Attributes:
+        path: The column the database named (or ``row``).
+        reason: What the database refused, without the value.
+        constraint: The violated constraint's name, when the database named one.
+    """
+
+    def __init__(self, path: str, reason: str, *, constraint: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.constraint = constraint
+        super().__init__(f"invalid {path}: {reason}")
 
 
 class SchemaNotInstalledError(BackendError):

@@ -15,7 +15,6 @@ moves. The registry starts with the six types the existing app allows; apps add 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -31,11 +30,9 @@ from ._constants import (
     TYPE_NAME_PATTERN,
 )
 from ._errors import ConfigurationError, UnknownJobTypeError
+from ._validate import is_queue_name, is_type_name
 
 __all__ = ["JobType", "JobTypeRegistry"]
-
-_TYPE_NAME = re.compile(TYPE_NAME_PATTERN)
-_QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 
 ModelT = TypeVar("ModelT", bound=type[BaseModel])
 
@@ -78,11 +75,11 @@ class JobType:
 def _check_defaults(
     name: str, model: object, queue: str | None, priority: int | None, max_attempts: int | None
 ) -> None:
-    if not isinstance(name, str) or not _TYPE_NAME.match(name):
+    if not is_type_name(name):
         raise ConfigurationError(f"job type name must match {TYPE_NAME_PATTERN}")
     if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise ConfigurationError(f"job type {name!r}: model must be a pydantic BaseModel class")
-    if queue is not None and (not isinstance(queue, str) or not _QUEUE_NAME.match(queue)):
+    if queue is not None and not is_queue_name(queue):
         raise ConfigurationError(f"job type {name!r}: queue must match {QUEUE_NAME_PATTERN}")
     if priority is not None and (
         type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY

@@ -21,6 +21,10 @@ from ._constants import (
     MAX_CLAIM_LIMIT,
     MAX_ERROR_MESSAGE_LENGTH,
     MAX_LEASE_SECONDS,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    MAX_PRUNE_AGE_SECONDS,
+    MAX_RETRY_IN_SECONDS,
     MAX_WORKER_ID_LENGTH,
 )
 from ._errors import (
@@ -35,6 +39,7 @@ from ._payload import prepare_payload
 from ._sanitize import scrub_text
 from ._settings import JobsConfig
 from ._validate import (
+    int_in_range,
     validate_queue_name,
     validate_run_at,
     validate_type_name,
@@ -131,11 +136,9 @@ def claim_params(
         raise ValidationError(
             "worker_id", f"must be 1..{MAX_WORKER_ID_LENGTH} printable characters"
         )
-    if type(limit) is not int or not 1 <= limit <= MAX_CLAIM_LIMIT:
-        raise ValidationError("limit", f"must be an integer in 1..{MAX_CLAIM_LIMIT}")
     return {
         "p_worker_id": validate_worker_id(worker_id),
-        "p_limit": limit,
+        "p_limit": int_in_range(limit, "limit", 1, MAX_CLAIM_LIMIT),
         "p_lease_seconds": _lease_seconds(lease_seconds),
         "p_types": _names(types, "types", validate_type_name),
         "p_queues": _names(queues, "queues", validate_queue_name),
@@ -292,7 +295,9 @@ def fail_params(job: object, error: object, *, retry: object, retry_in: object) 
         "p_error": error_entry(error),
         "p_retry": retry,
         "p_retry_in_seconds": (
-            None if retry_in is None else _seconds(retry_in, "retry_in", low=0, high=31_536_000)
+            None
+            if retry_in is None
+            else _seconds(retry_in, "retry_in", low=0, high=MAX_RETRY_IN_SECONDS)
         ),
     }
 
@@ -329,7 +334,9 @@ def stats_params(tenant_id: object) -> dict[str, Any]:
 def prune_params(older_than: object, statuses: object) -> dict[str, Any]:
     """Parameters of ``sj_prune_v1``; only finished statuses can be pruned."""
     params: dict[str, Any] = {
-        "p_older_than_seconds": _seconds(older_than, "older_than", low=0, high=3.2e9)
+        "p_older_than_seconds": _seconds(
+            older_than, "older_than", low=0, high=MAX_PRUNE_AGE_SECONDS
+        )
     }
     if statuses is not None:
         if isinstance(statuses, (str, bytes)) or not isinstance(statuses, Iterable):
@@ -421,10 +428,8 @@ def list_query(
     offset: object,
 ) -> ListQuery:
     """Validate the filters of ``list`` (newest first, at most ``limit`` rows)."""
-    if builtins.type(limit) is not int or not 1 <= limit <= MAX_CLAIM_LIMIT:
-        raise ValidationError("limit", f"must be an integer in 1..{MAX_CLAIM_LIMIT}")
-    if builtins.type(offset) is not int or offset < 0:
-        raise ValidationError("offset", "must be a non-negative integer")
+    int_in_range(limit, "limit", 1, MAX_LIST_LIMIT)
+    int_in_range(offset, "offset", 0, MAX_LIST_OFFSET)
     statuses = None
     if isinstance(status, (str, JobStatus)):
         try:
@@ -453,6 +458,6 @@ def list_query(
         statuses=statuses,
         type=cast("str | None", job_type),
         queue=cast("str | None", queue),
-        limit=limit,
-        offset=offset,
+        limit=cast("int", limit),
+        offset=cast("int", offset),
     )

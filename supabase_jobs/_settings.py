@@ -49,12 +49,12 @@ from ._constants import (
     QUEUE_NAME_PATTERN,
 )
 from ._errors import ConfigurationError, NotServiceRoleError
+from ._validate import is_identifier, is_queue_name
 
 __all__ = ["JobsConfig", "JobsSettings", "ScrubMode", "check_service_role", "key_hint"]
 
 ScrubMode = Literal["remove", "redact", "raise"]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URL = re.compile(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$")
 _ROLE_SHAPE = re.compile(r"^[a-z_]{1,32}$")
 _KEY_HINT_CHARS = 6
@@ -110,7 +110,7 @@ def _key_problem(key: str) -> str | None:
         return "is neither a JWT nor an sb_secret_ key"
     if role == "service_role":
         return None
-    shown = repr(role) if _ROLE_SHAPE.match(role) else "an unexpected role"
+    shown = repr(role) if _ROLE_SHAPE.fullmatch(role) else "an unexpected role"
     return f"has role {shown}, not 'service_role' (the anon key cannot write jobs)"
 
 
@@ -211,14 +211,14 @@ class JobsConfig(BaseModel):
     @field_validator("db_schema", "table")
     @classmethod
     def _check_identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+        if not is_identifier(value):
             raise ValueError("must be a plain SQL identifier (letters, digits, _)")
         return value
 
     @field_validator("default_queue")
     @classmethod
     def _check_queue(cls, value: str) -> str:
-        if not re.match(QUEUE_NAME_PATTERN, value):
+        if not is_queue_name(value):
             raise ValueError(f"must match {QUEUE_NAME_PATTERN}")
         return value
 
@@ -256,7 +256,7 @@ class JobsSettings(BaseSettings, JobsConfig):
     @classmethod
     def _check_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if not _URL.match(value):
+        if not _URL.fullmatch(value):
             raise ValueError("must be an http(s) URL without credentials, query or fragment")
         return value
 

@@ -3,8 +3,8 @@
 The ONE place that catches foreign exceptions: every PostgREST call runs inside
 :func:`translate_errors`, which maps SQLSTATE / ``PGRSTnnn`` codes and HTTP statuses to
 the classes of :mod:`._errors` (the tree is in that module's docstring), chains the
-original, attaches ``code``, ``hint`` and the request id kept by
-:func:`remember_request_id` (an httpx response hook), and logs the failure once.
+original, attaches ``code``, ``hint``, and the HTTP status and request id kept by
+:func:`remember_response` (an httpx response hook), and logs the failure once.
 
 Nothing the server echoes is trusted: the new error's message is generic, and the
 chained ``APIError`` has its ``details`` withheld and quoted values masked
@@ -41,11 +41,13 @@ from ._errors import (
     TransportTimeoutError,
 )
 
-__all__ = ["remember_request_id", "translate_errors"]
+__all__ = ["remember_response", "translate_errors"]
 
 logger = logging.getLogger("supabase_jobs")
 
 _request_id: ContextVar[str | None] = ContextVar("supabase_jobs_request_id", default=None)
+# postgrest-py's APIError drops the HTTP status; the hook keeps it for the translated error.
+_status_code: ContextVar[int | None] = ContextVar("supabase_jobs_status_code", default=None)
 #: Response headers that carry a request id, most specific first.
 REQUEST_ID_HEADERS = ("sb-request-id", "x-request-id", "cf-ray")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -72,11 +74,16 @@ _MIGRATE = (
 )
 
 
-def remember_request_id(response: httpx.Response) -> None:
-    """Keep the request id of ``response`` for the next translated error (an httpx hook)."""
+def remember_response(response: httpx.Response) -> None:
+    """Keep the status and request id of ``response`` for the next translated error.
+
+    An httpx response hook; it runs in the caller's context (task or thread), so the
+    values are seen by the :func:`translate_errors` block around the call.
+    """
+    _status_code.set(response.status_code)
     for name in REQUEST_ID_HEADERS:
         value = response.headers.get(name)
-        if value and _REQUEST_ID_SHAPE.match(value):
+        if value and _REQUEST_ID_SHAPE.fullmatch(value):
             _request_id.set(value)
             return
 
@@ -235,12 +242,12 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
         with translate_errors("dispatch", tenant_id=tenant):
             response = await builder.execute()
 
-    The new error chains the original (``raise ... from``), carries ``code``, ``hint``
-    and ``request_id``, and is logged once with ``action`` and ``context`` (ids only,
-    never payloads). Messages are generic: the server's ``message``/``details`` can echo
-    submitted values, so they are never copied, and the chained ``APIError`` has them
-    masked (see :func:`_defuse`). httpx errors name the host only: request URLs carry
-    filter values (tenant ids, idempotency keys).
+    The new error chains the original (``raise ... from``), carries ``code``, ``hint``,
+    ``status_code`` and ``request_id``, and is logged once with ``action`` and
+    ``context`` (ids only, never payloads). Messages are generic: the server's
+    ``message``/``details`` can echo submitted values, so they are never copied, and the
+    chained ``APIError`` has them masked (see :func:`_defuse`). httpx errors name the
+    host only: request URLs carry filter values (tenant ids).
 
     Args:
         action: What was attempted (``dispatch``, ``claim``...), for the log line.
@@ -250,6 +257,7 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
         JobsError: The translated error (a subclass), chained to the original.
     """
     token = _request_id.set(None)
+    status_token = _status_code.set(None)
     try:
         yield
     except JobsError:
@@ -260,6 +268,8 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
         if isinstance(exc, APIError):
             _defuse(exc)  # after _translate, which reads the details it needs
         error.request_id = _request_id.get()
+        if isinstance(exc, APIError):
+            error.status_code = _status_code.get()
         _add_reference(error)
         logger.warning(
             "%s failed: %s",
@@ -269,6 +279,7 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
                 "action": action,
                 "error": type(error).__name__,
                 "code": error.code,
+                "status_code": error.status_code,
                 "request_id": error.request_id,
                 **context,
             },
@@ -276,3 +287,4 @@ def translate_errors(action: str = "request", **context: str) -> Iterator[None]:
         raise error from exc
     finally:
         _request_id.reset(token)
+        _status_code.reset(status_token)

@@ -3,6 +3,12 @@
 Every failure raises a :class:`ValidationError` naming the field path and never the
 value. All functions are pure. Payloads and job results are validated (and scrubbed)
 by :mod:`._payload`.
+
+Each name rule (job type, queue, SQL identifier) has ONE compiled pattern and ONE
+predicate here (:func:`is_type_name`, :func:`is_queue_name`, :func:`is_identifier`); the
+registry and the settings raise their own error types but ask these predicates, so a name
+accepted at configuration time is never refused at dispatch time. The predicates match the
+whole string: ``re.match`` with ``$`` would accept ``"send_email\n"``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from ._constants import (
+    IDENTIFIER_PATTERN,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_MAX_ATTEMPTS,
     MAX_PRIORITY,
@@ -25,6 +32,10 @@ from ._errors import ValidationError
 
 __all__ = [
     "encodes_as_utf8",
+    "int_in_range",
+    "is_identifier",
+    "is_queue_name",
+    "is_type_name",
     "validate_idempotency_key",
     "validate_max_attempts",
     "validate_priority",
@@ -41,6 +52,22 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _MAX_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 _TYPE_NAME = re.compile(TYPE_NAME_PATTERN)
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def is_type_name(value: object) -> bool:
+    """Whether ``value`` is a ``str`` matching :data:`TYPE_NAME_PATTERN` as a whole."""
+    return type(value) is str and _TYPE_NAME.fullmatch(value) is not None
+
+
+def is_queue_name(value: object) -> bool:
+    """Whether ``value`` is a ``str`` matching :data:`QUEUE_NAME_PATTERN` as a whole."""
+    return type(value) is str and _QUEUE_NAME.fullmatch(value) is not None
+
+
+def is_identifier(value: object) -> bool:
+    """Whether ``value`` is a plain SQL identifier (:data:`IDENTIFIER_PATTERN`, whole string)."""
+    return type(value) is str and _IDENTIFIER.fullmatch(value) is not None
 
 
 @functools.lru_cache(maxsize=1024)  # tenant ids repeat: one dispatch after another
@@ -77,20 +104,26 @@ def validate_tenant_id(value: object, *, path: str = "tenant_id") -> str:
 
 def validate_type_name(value: object, *, path: str = "type") -> str:
     """Check a job type name against ``^[a-z][a-z0-9_.:-]{0,126}$`` (no trailing newline)."""
-    if type(value) is not str or not _TYPE_NAME.fullmatch(value):
+    if not is_type_name(value):
         raise ValidationError(path, f"must match {TYPE_NAME_PATTERN}")
+    assert isinstance(value, str)
     return value
 
 
 def validate_queue_name(value: object, *, path: str = "queue") -> str:
     """Check a queue name against ``^[a-z][a-z0-9_.:-]{0,62}$`` (no trailing newline)."""
-    if type(value) is not str or not _QUEUE_NAME.fullmatch(value):
+    if not is_queue_name(value):
         raise ValidationError(path, f"must match {QUEUE_NAME_PATTERN}")
+    assert isinstance(value, str)
     return value
 
 
-def _int_in(value: object, path: str, low: int, high: int) -> int:
-    # bool is an int subclass, but True as a priority is a bug, not 1.
+def int_in_range(value: object, path: str, low: int, high: int) -> int:
+    """Check an ``int`` in ``low..high``; ``bool`` is refused (``True`` as a limit is a bug).
+
+    Raises:
+        ValidationError: naming ``path`` and the range (never the value).
+    """
     if type(value) is not int or not low <= value <= high:
         raise ValidationError(path, f"must be an integer in {low}..{high}")
     return value
@@ -98,12 +131,12 @@ def _int_in(value: object, path: str, low: int, high: int) -> int:
 
 def validate_priority(value: object, *, path: str = "priority") -> int:
     """Check a priority: an ``int`` in -100..100 (higher runs first)."""
-    return _int_in(value, path, MIN_PRIORITY, MAX_PRIORITY)
+    return int_in_range(value, path, MIN_PRIORITY, MAX_PRIORITY)
 
 
 def validate_max_attempts(value: object, *, path: str = "max_attempts") -> int:
     """Check an attempt budget: an ``int`` in 1..1000."""
-    return _int_in(value, path, 1, MAX_MAX_ATTEMPTS)
+    return int_in_range(value, path, 1, MAX_MAX_ATTEMPTS)
 
 
 def encodes_as_utf8(text: str) -> bool:

@@ -19,7 +19,7 @@ from .._errors import ConfigurationError
 from .._registry import JobTypeRegistry
 from .._rpc import check_lifecycle_target
 from .._settings import JobsConfig, check_service_role
-from .._translate import remember_request_id, translate_errors
+from .._translate import remember_response, translate_errors
 
 __all__ = ["AsyncJobsBase"]
 
@@ -27,8 +27,8 @@ _Self = TypeVar("_Self", bound="AsyncJobsBase")
 
 
 async def _on_response(response: httpx.Response) -> None:
-    """httpx response hook: keep the gateway's request id for error reports."""
-    remember_request_id(response)
+    """httpx response hook: keep the HTTP status and request id for error reports."""
+    remember_response(response)
 
 
 class AsyncJobsBase:

@@ -3,40 +3,37 @@
 """The jobs client, synchronous flavour: construction from the environment, dispatch, reads.
 
 ``_async`` is the source; ``scripts/unasync.py`` generates ``_sync`` from it, so edit the
-async files and re-run the script. Every method is prepare (pure: ``_core``, ``_batch``,
-``_rpc``) -> PostgREST call(s) inside ``translate_errors()`` -> parse (pure). The
-lifecycle RPCs live in ``_lifecycle.py``, construction and close in ``_base.py``.
+async files and re-run the script. Every method is prepare (pure: ``_core``, ``_rpc``)
+-> PostgREST call(s) inside ``translate_errors()`` -> parse (pure). Dispatch drives the
+sans-I/O flow of ``_idempotency`` (its retry loop lives there, once). The lifecycle RPCs
+live in ``_lifecycle.py``, construction and close in ``_base.py``.
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
 from pydantic import BaseModel
 from supabase import ClientOptions, create_client
 
-from .._batch import (
-    IDEMPOTENCY_CONFLICT,
-    KEY_CONFLICT_ROUNDS,
-    BatchPlan,
-    duplicate_lookups,
-    missing_duplicates,
-    plan_batch,
-    resolve_batch,
-    select_duplicates,
-    unheld_rows,
-    with_fresh_ids,
-    without_taken,
-)
+from .._constants import DEFAULT_SCHEMA, DEFAULT_TABLE, RPC_KEYED_JOBS
 from .._core import log_dispatched, parse_jobs, prepare_dispatch, prepare_dispatch_many
-from .._errors import BackendError, ConflictError, NotFoundError
+from .._errors import ConfigurationError, ConflictError, NotFoundError
+from .._idempotency import (
+    IDEMPOTENCY_CONFLICT,
+    DispatchFlow,
+    Insert,
+    Operation,
+    ReadByIds,
+    dispatch_flow,
+)
 from .._models import Job, JobStatus
 from .._registry import JobTypeRegistry
 from .._rpc import job_id_of, list_query
@@ -48,10 +45,6 @@ from ._lifecycle import JobsLifecycle
 __all__ = ["JobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
-
-
-def _row_id(row: dict[str, Any]) -> str:
-    return str(row["id"])
 
 
 class JobsClient(JobsLifecycle):
@@ -161,6 +154,9 @@ class JobsClient(JobsLifecycle):
 
         Raises:
             ValidationError: Bad input (no request was sent); ``.path`` names the field.
+            ConfigurationError: The key is held under an id not derived from it (another
+                writer stored it) in a table other than ``public.jobs``: see
+                ``sj_keyed_jobs_v1``.
             JobsError: A translated backend or transport failure.
         """
         prepared = prepare_dispatch(
@@ -175,36 +171,7 @@ class JobsClient(JobsLifecycle):
             max_attempts=max_attempts,
             idempotency_key=idempotency_key,
         )
-        table = self._rest().table(self._config.table)
-        refused: ConflictError | None = None
-        try:
-            with translate_errors("dispatch", tenant_id=prepared.tenant_id, type=prepared.type):
-                if prepared.idempotency_key is None:
-                    response = table.insert(prepared.row).execute()
-                else:
-                    response = table.upsert(
-                        prepared.row,
-                        on_conflict=IDEMPOTENCY_CONFLICT,
-                        ignore_duplicates=True,
-                        default_to_null=False,
-                    ).execute()
-            jobs = parse_jobs(response.data)
-        except ConflictError as exc:
-            if prepared.idempotency_key is None or exc.code != "23505":
-                raise
-            # The key is held under another id, or by a concurrent dispatch of it that
-            # committed while this insert waited (see without_taken): read that job.
-            refused, jobs = exc, []
-        if not jobs and prepared.idempotency_key is not None:
-            # ON CONFLICT DO NOTHING returned nothing: the key is taken; read that job.
-            jobs = self._fetch_duplicates([(prepared.tenant_id, prepared.idempotency_key)])
-            if not jobs and refused is not None:
-                raise refused  # another unique index refused the row: not a key conflict
-            if not jobs:
-                # Skipped, yet nobody holds the key (see unheld_rows): the key is free.
-                jobs = self._store_unheld([prepared.row])
-        if len(jobs) != 1:
-            raise BackendError("the database did not return the dispatched job")
+        jobs = self._run_dispatch(dispatch_flow([prepared], single=True))
         log_dispatched(jobs, [prepared])
         return jobs[0]
 
@@ -214,7 +181,8 @@ class JobsClient(JobsLifecycle):
         Every item is validated before anything is sent. Rows get client-generated ids,
         so the answer maps back to input order whatever order the database returns.
         Items whose ``(tenant_id, idempotency_key)`` already exists come back as the
-        existing jobs (read back with one GET per ~500 keys); items of the same batch
+        existing jobs (read back by their derived ids, one GET per 150 ids: keys never
+        travel in a URL, which gets logged); items of the same batch
         sharing a key are inserted once and all return that job. Resending a batch
         whose response was lost is safe for keyed items; unkeyed items are inserted
         again, so give every item a key when you may retry.
@@ -235,83 +203,75 @@ class JobsClient(JobsLifecycle):
         prepared = prepare_dispatch_many(self._config, self._registry, jobs)
         if not prepared:
             return []
-        plan = plan_batch(prepared)
-        existing: builtins.list[Job] = []
-        inserted: builtins.list[Job] = []
-        sending = plan
-        for attempt in range(KEY_CONFLICT_ROUNDS):
-            try:
-                inserted = self._insert_batch(sending)
-                break
-            except ConflictError as exc:
-                if not plan.upsert or exc.code != "23505" or attempt == KEY_CONFLICT_ROUNDS - 1:
-                    raise
-                # The idempotency index refused the whole insert: one of the batch's keys
-                # is held under another id (a row another writer stored with an id of its
-                # own, or a concurrent dispatch of the same key that committed first). Read
-                # who holds the keys, send the other rows again.
-                found = self._fetch_duplicates(missing_duplicates(plan, [], existing))
-                if not found:
-                    raise  # another unique index refused a row: not a key conflict
-                existing += found
-                sending = without_taken(sending, existing)
-        missing = missing_duplicates(plan, inserted, existing)
-        if missing:
-            existing += self._fetch_duplicates(missing)
-        unheld = unheld_rows(plan, inserted, existing)
-        if unheld:
-            existing += self._store_unheld(unheld)
-        result = resolve_batch(plan, inserted, existing)
+        result = self._run_dispatch(dispatch_flow(prepared))
         log_dispatched(result, prepared)
         return result
 
-    def _insert_batch(self, plan: BatchPlan) -> builtins.list[Job]:
-        """Send ``plan.rows`` in one POST (keyed: ``ON CONFLICT (id) DO NOTHING``)."""
-        if not plan.rows:
-            return []
+    def _run_dispatch(self, flow: DispatchFlow) -> builtins.list[Job]:
+        """Drive a dispatch flow: send each of its requests and hand it the answer.
+
+        A conflict from an insert is thrown into the flow, which decides whether it is a
+        key race to ride out (see ``_idempotency``) or an error to raise.
+        """
+        try:
+            operation = next(flow)
+            while True:
+                try:
+                    answer = self._perform(operation)
+                except ConflictError as exc:
+                    operation = flow.throw(exc)
+                else:
+                    operation = flow.send(answer)
+        except StopIteration as done:
+            return cast("builtins.list[Job]", done.value)
+
+    def _perform(self, operation: Operation) -> builtins.list[Job]:
+        """One request of a dispatch flow; URLs carry ids only, never idempotency keys."""
+        if isinstance(operation, Insert):
+            return self._insert(operation)
+        if isinstance(operation, ReadByIds):
+            query = self._rest().table(self._config.table).select("*")
+            query = query.eq("tenant_id", operation.tenant).in_("id", operation.ids)
+            with translate_errors("dispatch", count=str(len(operation.ids))):
+                response = query.execute()
+            return parse_jobs(response.data)
+        # Keys in a POST body: URLs end up in logs (httpx's INFO line, proxies).
+        if (self._config.db_schema, self._config.table) != (DEFAULT_SCHEMA, DEFAULT_TABLE):
+            raise ConfigurationError(
+                "an idempotency key is held by a job whose id was not derived from it (another "
+                "writer stored it); finding it needs sj_keyed_jobs_v1, which reads public.jobs "
+                "only, not SUPABASE_JOBS_SCHEMA / SUPABASE_JOBS_TABLE",
+                variables=("SUPABASE_JOBS_SCHEMA", "SUPABASE_JOBS_TABLE"),
+            )
+        params = {"p_tenant_id": operation.tenant, "p_keys": operation.keys}
+        return parse_jobs(
+            self._rpc(RPC_KEYED_JOBS, params, "dispatch", count=str(len(operation.keys)))
+        )
+
+    def _insert(self, insert: Insert) -> builtins.list[Job]:
+        """One POST: a lone ``dispatch`` row as an object, a batch as a list."""
         table = self._rest().table(self._config.table)
-        with translate_errors("dispatch_many", count=str(len(plan.rows))):
-            if plan.upsert:
+        body: Any = insert.rows[0] if insert.single else insert.rows
+        if insert.single:
+            row = insert.rows[0]
+            context = {"tenant_id": str(row["tenant_id"]), "type": str(row["type"])}
+            action = "dispatch"
+        else:
+            context, action = {"count": str(len(insert.rows))}, "dispatch_many"
+        with translate_errors(action, **context):
+            if insert.keyed:
                 builder = table.upsert(
-                    # In id order: two batches sharing keys then lock them in the same
-                    # order and one waits for the other instead of deadlocking.
-                    sorted(plan.rows, key=_row_id),
+                    body,
                     on_conflict=IDEMPOTENCY_CONFLICT,
                     ignore_duplicates=True,
                     default_to_null=False,
                 )
+            elif insert.single:
+                builder = table.insert(body)
             else:
-                builder = table.insert(plan.rows, default_to_null=False)
+                builder = table.insert(body, default_to_null=False)
             response = builder.execute()
         return parse_jobs(response.data)
-
-    def _store_unheld(self, rows: Sequence[dict[str, Any]]) -> builtins.list[Job]:
-        """Store keyed rows whose derived ids are taken under random ids (see unheld_rows)."""
-        try:
-            return self._insert_batch(with_fresh_ids(rows))
-        except ConflictError as exc:
-            if exc.code != "23505":
-                raise
-            # A concurrent dispatch of the same keys stored them first: read those.
-            pairs = [(str(row["tenant_id"]), str(row["idempotency_key"])) for row in rows]
-            return self._fetch_duplicates(pairs)
-
-    def _fetch_duplicates(self, pairs: Sequence[tuple[str, str]]) -> builtins.list[Job]:
-        """Read the jobs that already own these ``(tenant_id, idempotency_key)`` pairs."""
-        found: builtins.list[Job] = []
-        for lookup in duplicate_lookups(pairs):
-            query = self._rest().table(self._config.table).select("*")
-            query = query.eq("tenant_id", lookup.tenant)
-            query = (
-                query.eq("idempotency_key", lookup.keys[0])
-                if len(lookup.keys) == 1
-                else query.in_("idempotency_key", lookup.keys)
-            )
-            # No key in the context: the log must not carry idempotency keys.
-            with translate_errors("dispatch", count=str(len(lookup.keys))):
-                response = query.execute()
-            found += parse_jobs(response.data)
-        return select_duplicates(pairs, found)
 
     def get(self, job_id: Job | str | UUID, *, tenant_id: str | UUID | None = None) -> Job:
         """Read one job by id.

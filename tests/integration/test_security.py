@@ -38,6 +38,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_retry_v1": {"p_job_id": uuid.uuid4()},
     "sj_stats_v1": {},
     "sj_prune_v1": {"p_older_than_seconds": 0},
+    "sj_keyed_jobs_v1": {"p_tenant_id": uuid.uuid4(), "p_keys": ["k"]},
 }
 
 

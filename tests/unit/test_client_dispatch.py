@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from supabase_jobs._core import idempotent_job_id
 from supabase_jobs._errors import (
+    ConfigurationError,
     ConflictError,
     MassAssignmentError,
     PayloadValidationError,
@@ -26,6 +27,14 @@ from supabase_jobs._errors import (
 from supabase_jobs._models import JobStatus
 
 from ._helpers import OTHER_TENANT, SERVICE_KEY, TENANT, Flavor, Recorder, job_row
+
+
+def _calls(recorder: Recorder) -> list[str]:
+    """Each request as ``POST`` (insert), ``GET`` (read by id) or ``RPC`` (read by key)."""
+    return [
+        "RPC" if "/rpc/" in r.url.path else r.method  # keys travel in a POST body only
+        for r in recorder.requests
+    ]
 
 
 def _columns(request: httpx.Request) -> set[str]:
@@ -143,11 +152,13 @@ async def test_idempotent_duplicate_returns_the_existing_job(
     read = recorder.requests[1]
     assert read.method == "GET"
     assert read.url.path == "/rest/v1/jobs"
+    # Read back by the derived id: the key itself never travels in a URL (URLs are logged).
     assert dict(read.url.params) == {
         "select": "*",
         "tenant_id": f"eq.{TENANT}",
-        "idempotency_key": "eq.order-42",
+        "id": f"in.({idempotent_job_id(TENANT, 'order-42')})",
     }
+    assert "order-42" not in str(read.url)
     assert str(job.id) == existing["id"]
     assert job.payload == {"n": 0}
 
@@ -217,7 +228,8 @@ async def test_dispatch_many_with_keys_fetches_duplicates_once(
     read = recorder.requests[1]
     assert read.method == "GET"
     assert read.url.params["tenant_id"] == f"eq.{TENANT}"
-    assert read.url.params["idempotency_key"] == "eq.k-old"
+    assert read.url.params["id"] == f"in.({idempotent_job_id(TENANT, 'k-old')})"
+    assert "k-old" not in str(read.url)
     assert result[0].payload == {"old": True}
     assert result[1].id == result[3].id
     assert len({result[1].id, result[2].id, result[0].id}) == 3
@@ -388,29 +400,11 @@ async def test_payload_model_errors_are_kept(jobs: Flavor, recorder: Recorder) -
 # ---- idempotency end to end against a stateful stand-in for PostgREST's upsert ---------
 
 
-def _in_list(text: str) -> list[str]:
-    """PostgREST's ``in.(...)`` items: comma separated, ``"quoted"`` with ``\\`` escapes."""
-    items: list[str] = []
-    current, quoted, escaped = "", False, False
-    for char in text:
-        if escaped:
-            current, escaped = current + char, False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    return [*items, current]
-
-
 class KeyedTable:
     """Just enough of ``POST ?on_conflict=id`` + ``ignore-duplicates`` (with the partial
-    unique index on ``(tenant_id, idempotency_key)`` answering 409 / 23505) and
-    ``GET ?tenant_id=eq.&idempotency_key=(eq|in).`` to replay lost responses.
+    unique index on ``(tenant_id, idempotency_key)`` answering 409 / 23505),
+    ``GET ?tenant_id=eq.&id=in.(...)`` and ``POST /rpc/sj_keyed_jobs_v1`` to replay lost
+    responses.
 
     ``lose_next`` commits the next write and then fails the response, like a timeout
     after the database committed.
@@ -427,18 +421,21 @@ class KeyedTable:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             tenant = request.url.params["tenant_id"].removeprefix("eq.")
-            spec = request.url.params["idempotency_key"]
-            if spec.startswith("eq."):
-                keys = {spec[3:]}
-            else:
-                keys = set(_in_list(spec.removeprefix("in.(").removesuffix(")")))
+            ids = set(request.url.params["id"].removeprefix("in.(").removesuffix(")").split(","))
+            found = [r for r in self.rows if r["tenant_id"] == tenant and r["id"] in ids]
+            return httpx.Response(200, json=found)
+        if request.url.path == "/rest/v1/rpc/sj_keyed_jobs_v1":
+            args = json.loads(request.content)
             found = [
-                r for r in self.rows if r["tenant_id"] == tenant and r["idempotency_key"] in keys
+                r
+                for r in self.rows
+                if r["tenant_id"] == args["p_tenant_id"]
+                and r["idempotency_key"] in set(args["p_keys"])
             ]
             return httpx.Response(200, json=found)
         assert request.url.params.get("on_conflict") in (None, "id")
         body = json.loads(request.content)
-        ids: set[str] = {r["id"] for r in self.rows}
+        ids = {r["id"] for r in self.rows}
         held = {self._key(r) for r in self.rows} - {None}
         inserted: list[dict[str, Any]] = []
         for row in body if isinstance(body, list) else [body]:
@@ -568,14 +565,32 @@ async def test_a_key_another_writer_holds_returns_that_job(
     jobs: Flavor, recorder: Recorder, table: KeyedTable
 ) -> None:
     # An existing app stored the key under an id of its own: the partial unique index refuses
-    # the SDK's insert (409), and one read by key finds the job. Never an error, never a
-    # second job.
+    # the SDK's insert (409); the read by derived id finds nothing, one read by key (in a
+    # POST body) finds the job. Never an error, never a second job.
     foreign = job_row(idempotency_key="order-42", payload={"from": "app"})
     table.rows.append(foreign)
     job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
     assert str(job.id) == foreign["id"] and job.payload == {"from": "app"}
-    assert [r.method for r in recorder.requests] == ["POST", "GET"]
+    assert _calls(recorder) == ["POST", "GET", "RPC"]
+    assert recorder.body(2) == {"p_tenant_id": TENANT, "p_keys": ["order-42"]}
+    assert all("order-42" not in str(r.url) for r in recorder.requests)
     assert len(table.rows) == 1
+
+
+async def test_a_foreign_holder_in_a_custom_table_is_a_configuration_error(
+    recorder: Recorder, table: KeyedTable
+) -> None:
+    # sj_keyed_jobs_v1 reads public.jobs only: never ask it about another table's keys.
+    from supabase_jobs._settings import JobsConfig
+    from supabase_jobs._sync._client import JobsClient
+
+    from ._helpers import sync_supabase
+
+    table.rows.append(job_row(idempotency_key="order-42"))
+    client = JobsClient(sync_supabase(recorder), config=JobsConfig(table="app_jobs"))
+    with pytest.raises(ConfigurationError, match="sj_keyed_jobs_v1"):
+        client.dispatch(TENANT, "test_job", idempotency_key="order-42")
+    assert _calls(recorder) == ["POST", "GET"]
 
 
 async def test_dispatch_many_with_a_key_another_writer_holds(
@@ -589,9 +604,10 @@ async def test_dispatch_many_with_a_key_another_writer_holds(
         {"tenant_id": TENANT, "type": "test_job"},
     ]
     result = await jobs.dispatch_many(items)
-    # Refused as a whole (409), the batch's keys read once, the other rows sent again.
-    assert [r.method for r in recorder.requests] == ["POST", "GET", "POST"]
-    assert {row.get("idempotency_key") for row in recorder.body(2)} == {"k-new", None}
+    # Refused as a whole (409), the batch's keys read once (by id, then by key), the other
+    # rows sent again.
+    assert _calls(recorder) == ["POST", "GET", "RPC", "POST"]
+    assert {row.get("idempotency_key") for row in recorder.body(3)} == {"k-new", None}
     assert str(result[1].id) == foreign["id"]
     assert str(result[0].id) == idempotent_job_id(TENANT, "k-new")
     assert len(table.rows) == 3 and len({j.id for j in result}) == 3
@@ -613,16 +629,17 @@ async def test_a_conflict_that_is_not_about_the_key_still_raises(
 ) -> None:
     # 23505 from some other unique index of the app's: the key is not held by anyone, so
     # the refusal is reported, not turned into "the dispatched job was not returned".
-    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), httpx.Response(200, json=[]))
+    nobody = [httpx.Response(200, json=[]), httpx.Response(200, json=[])]
+    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), *nobody)
     with pytest.raises(ConflictError):
         await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
-    assert [r.method for r in recorder.requests] == ["POST", "GET"]
-    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), httpx.Response(200, json=[]))
+    assert _calls(recorder) == ["POST", "GET", "RPC"]
+    recorder.queue(httpx.Response(409, json=UNIQUE_VIOLATION), *nobody)
     with pytest.raises(ConflictError):
         await jobs.dispatch_many(
             [{"tenant_id": TENANT, "type": "test_job", "idempotency_key": "k"}]
         )
-    assert [r.method for r in recorder.requests[2:]] == ["POST", "GET"]
+    assert _calls(recorder)[3:] == ["POST", "GET", "RPC"]
 
 
 async def test_dispatch_many_rides_out_key_races_then_gives_up(
@@ -676,7 +693,7 @@ async def test_a_key_whose_derived_id_is_taken_by_another_row_is_still_stored(
     # later dispatches of the key find that one by key.
     table.rows.append(job_row(id=idempotent_job_id(TENANT, "order-42"), idempotency_key="x"))
     job = await jobs.dispatch(TENANT, "test_job", {"n": 1}, idempotency_key="order-42")
-    assert [r.method for r in recorder.requests] == ["POST", "GET", "POST"]
+    assert _calls(recorder) == ["POST", "GET", "POST"]
     assert str(job.id) != idempotent_job_id(TENANT, "order-42")
     assert job.idempotency_key == "order-42" and len(table.rows) == 2
     again = await jobs.dispatch(TENANT, "test_job", {"n": 2}, idempotency_key="order-42")

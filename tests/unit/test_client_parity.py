@@ -200,7 +200,7 @@ async def test_sync_and_async_behave_identically(monkeypatch: pytest.MonkeyPatch
         # Deterministic client-side ids so the two runs' bodies can be compared byte by byte.
         counter = iter(range(1, 1000))
         monkeypatch.setattr(
-            "supabase_jobs._batch.uuid.uuid4", lambda c=counter: uuid.UUID(int=next(c))
+            "supabase_jobs._idempotency.uuid.uuid4", lambda c=counter: uuid.UUID(int=next(c))
         )
         recorder = _scripted_server()
         if flavour == "sync":

@@ -116,7 +116,10 @@ def test_check_violation_names_the_column_and_constraint() -> None:
         )
     assert info.value.path == "priority"
     assert info.value.constraint == "jobs_priority_check"
-    assert isinstance(info.value, ValidationError)
+    # Raised from the database's answer, after sending: a BackendError, never a
+    # ValidationError (which promises that nothing was sent).
+    assert isinstance(info.value, BackendError)
+    assert not isinstance(info.value, ValidationError)
 
 
 def test_lease_lost_lists_the_job_ids_from_details() -> None:
@@ -216,6 +219,8 @@ async def test_client_maps_http_errors(
     with pytest.raises(expected) as info:
         await jobs.dispatch(TENANT, "test_job", {"a": 1})
     assert "Bad Gateway</html>" not in str(info.value)
+    # The HTTP status postgrest-py's APIError drops, kept as on openai-python's errors.
+    assert info.value.status_code == status
 
 
 async def test_client_errors_carry_the_request_id(jobs: Flavor, recorder: Recorder) -> None:
@@ -232,10 +237,29 @@ async def test_client_errors_carry_the_request_id(jobs: Flavor, recorder: Record
 
 async def test_client_timeouts_and_refusals(jobs: Flavor, recorder: Recorder) -> None:
     recorder.queue(httpx.ReadTimeout("timed out"), httpx.ConnectError("refused"))
-    with pytest.raises(TransportTimeoutError):
+    with pytest.raises(TransportTimeoutError) as timeout:
         await jobs.dispatch(TENANT, "test_job")
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as refused:
         await jobs.get(LOST)
+    assert timeout.value.status_code is None and refused.value.status_code is None
+
+
+async def test_status_code_belongs_to_the_failing_response_only(
+    jobs: Flavor, recorder: Recorder
+) -> None:
+    # A keyed dispatch: the insert is refused (409), the reads answer 200, then the
+    # refusal is raised: it carries the refused response's status, not the last one seen.
+    recorder.queue(
+        httpx.Response(409, json={"code": "23505", "message": "dup"}),
+        httpx.Response(200, json=[]),
+        httpx.Response(200, json=[]),
+    )
+    with pytest.raises(ConflictError) as info:
+        await jobs.dispatch(TENANT, "test_job", idempotency_key="k")
+    assert info.value.status_code == 409
+    with pytest.raises(ValidationError) as invalid:
+        await jobs.dispatch(TENANT, "test_job", priority=1000)
+    assert invalid.value.status_code is None
 
 
 def test_real_connection_refused_is_a_transport_error() -> None:
