@@ -708,7 +708,7 @@ revoke all on table public.jobs from public, anon, authenticated, service_role;
 grant select, insert, update, delete on table public.jobs to service_role;
 grant select on table public.jobs to authenticated;
 
--- ---- 0005 keyed jobs lookup ----------------------------------------------------------
+-- ---- 0009 keyed jobs lookup ----------------------------------------------------------
 -- A keyed dispatch whose insert was skipped or refused reads the job that holds its key.
 -- The SDK reads by the id derived from tenant and key first (an id reveals nothing); a key
 -- held under another id (another writer chose it) can only be found by the key itself, and

@@ -1,4 +1,4 @@
--- 0005 keyed jobs lookup: read jobs by idempotency key through a POST body.
+-- 0009 keyed jobs lookup: read jobs by idempotency key through a POST body.
 -- A keyed dispatch whose insert was skipped or refused reads the job that holds its key.
 -- The SDK reads by the id derived from tenant and key first (an id reveals nothing); a key
 -- held under another id (another writer chose it) can only be found by the key itself, and
