@@ -1,0 +1,106 @@
+"""The ``supabase-jobs`` command line (click, with rich for tables and progress bars).
+
+Commands::
+
+    supabase-jobs migrations print                       # pipe to psql
+    supabase-jobs migrations export --to supabase/migrations
+    supabase-jobs migrations apply --db-url postgresql://...
+    supabase-jobs local start [--env-file .env.local]    # like `supabase start`, no Docker
+    supabase-jobs dispatch TENANT_ID TYPE '{"json": "payload"}'
+    supabase-jobs dispatch --from-file jobs.jsonl --key-field ref
+    supabase-jobs jobs list|show|retry|cancel|delete ...
+    supabase-jobs stats [--tenant-id TENANT_ID]
+    supabase-jobs prune --older-than 7d
+
+Exit codes (see :class:`~supabase_jobs.cli._common.ExitCode`): 0 ok, 1 some items failed,
+2 usage or invalid input, 3 configuration, 4 not found, 5 backend or network,
+130 interrupted, 141 stdout closed early. Errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from supabase_jobs._version import __version__
+
+from ._common import ExitCode, exit_code_for
+
+__all__ = ["cli", "main"]
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="supabase-jobs")
+def cli() -> None:
+    """A job queue for Supabase: SQL migrations, a local stack, and job operations.
+
+    Commands that talk to a project read SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY from
+    the environment or a .env file in the current directory.
+    """
+
+
+def _register() -> None:
+    from ._admin import prune, stats
+    from ._dispatch import dispatch
+    from ._jobs import jobs
+    from ._local import local
+    from ._migrations import migrations
+
+    for command in (migrations, local, dispatch, jobs, stats, prune):
+        cli.add_command(command)
+    # The worker command (supabase_jobs/_worker/_command.py, another branch) is wired
+    # here at merge: cli.add_command(worker_command).
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit code (never a traceback)."""
+    from supabase_jobs._errors import JobsError
+
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="supabase-jobs",
+            standalone_mode=False,
+        )
+        code = int(result) if isinstance(result, int) else ExitCode.OK
+        sys.stdout.flush()
+    except click.exceptions.Exit as exc:  # --help, --version
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as exc:  # usage errors (2) and missing extras (3)
+        exc.show()
+        code = exc.exit_code
+    except JobsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = exit_code_for(exc)
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        code = ExitCode.BROKEN_PIPE
+    if code == ExitCode.BROKEN_PIPE or _stdout_broken():
+        # The reader left (`| head -1`): point stdout at /dev/null so the interpreter's
+        # final flush cannot print a BrokenPipeError traceback on the way out.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = ExitCode.BROKEN_PIPE
+    return int(code)
+
+
+def _stdout_broken() -> bool:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
