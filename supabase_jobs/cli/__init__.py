@@ -20,6 +20,7 @@ Exit codes (see :class:`~supabase_jobs.cli._common.ExitCode`): 0 ok, 1 some item
 from __future__ import annotations
 
 import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except click.exceptions.Exit as exc:  # --help, --version
         code = exc.exit_code
+    except SystemExit as exc:  # click's own answer to EPIPE is sys.exit(1)
+        code = exc.code if isinstance(exc.code, int) else ExitCode.PARTIAL
     except click.Abort:
         click.echo("Aborted.", err=True)
         code = ExitCode.INTERRUPTED
@@ -97,10 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stdout_broken() -> bool:
+    """Whether stdout is a pipe nobody reads any more (flushing it, or polling it, says so)."""
     try:
         sys.stdout.flush()
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
     except BrokenPipeError:
         return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return False
-    return False
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    # A pipe whose read end is closed reports POLLERR (click may have hidden the EPIPE).
+    return any(events & select.POLLERR for _, events in poller.poll(0))
