@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -98,6 +99,8 @@ def missing_extra(command: str, exc: ImportError) -> MissingExtraError:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Width of tables written to a file or pipe (a terminal uses its own width).
+_PIPE_WIDTH = 160
 #: Ages beyond this are typos (and overflow datetime arithmetic).
 MAX_DURATION = timedelta(days=36_500)
 
@@ -158,9 +161,17 @@ class Output:
     def __init__(self, as_json: bool | None) -> None:
         from rich.console import Console
 
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich would exit(1) here; main() turns this into the usual 141.
+                raise BrokenPipeError
+
         # Colour and live displays only on a terminal: rich checks isatty itself.
-        self.stdout: Console = Console(highlight=False)
-        self.stderr: Console = Console(stderr=True, highlight=False)
+        self.stdout: Console = _Console(highlight=False)
+        if not self.stdout.is_terminal and "COLUMNS" not in os.environ:
+            # A table asked for into a file or pipe: 80 columns would fold every id.
+            self.stdout = _Console(highlight=False, width=_PIPE_WIDTH)
+        self.stderr: Console = _Console(stderr=True, highlight=False)
         self.json = (not self.stdout.is_terminal) if as_json is None else as_json
 
     def record(self, obj: Mapping[str, Any]) -> None:
@@ -179,7 +190,11 @@ class Output:
         """Print a rich table (table mode)."""
         from rich.table import Table
 
-        table = Table(*columns, title=title, title_justify="left")
+        table = Table(title=title, title_justify="left")
+        for name in columns:
+            # Ids are copied into the next command: never fold or cut them.
+            ids = name == "id"
+            table.add_column(name, no_wrap=ids, min_width=36 if ids else None)
         for row in rows:
             table.add_row(*("" if cell is None else str(cell) for cell in row))
         self.stdout.print(table)

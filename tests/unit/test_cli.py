@@ -13,7 +13,7 @@ import pytest
 from supabase_jobs import ConstraintViolationError, ServiceUnavailableError
 from supabase_jobs.cli import cli
 from supabase_jobs.cli._admin import sum_progress
-from supabase_jobs.cli._common import ExitCode, exit_code_for, parse_duration
+from supabase_jobs.cli._common import exit_code_for, parse_duration
 from supabase_jobs.cli._dispatch import send_lines
 from supabase_jobs.cli._jsonl import Line, Rejected, batches, parse_line
 from supabase_jobs.cli._migrations import export_stamps
