@@ -19,6 +19,7 @@ Exit codes (see :class:`~supabase_jobs.cli._common.ExitCode`): 0 ok, 1 some item
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import sys
@@ -28,7 +29,7 @@ import click
 
 from supabase_jobs._version import __version__
 
-from ._common import ExitCode, exit_code_for
+from ._common import ExitCode, error_line, exit_code_for
 
 __all__ = ["cli", "main"]
 
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the process exit code (never a traceback)."""
     from supabase_jobs._errors import JobsError
 
+    _log_warnings_to_stderr()
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None,
@@ -84,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         code = exc.exit_code
     except JobsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(error_line(exc), err=True)
         code = exit_code_for(exc)
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
@@ -97,6 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         code = ExitCode.BROKEN_PIPE
     return int(code)
+
+
+def _log_warnings_to_stderr() -> None:
+    """Show the SDK's warnings (e.g. which payload paths were scrubbed) as plain lines."""
+    logger = logging.getLogger("supabase_jobs")
+    if logger.handlers or logging.getLogger().handlers:
+        return  # the embedding program configured logging itself
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger.addHandler(handler)
 
 
 def _stdout_broken() -> bool:

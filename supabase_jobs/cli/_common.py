@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from supabase_jobs import JobsClient
+    from supabase_jobs._errors import JobsError, ValidationError
 
 __all__ = [
     "ExitCode",
     "Output",
+    "error_line",
     "exit_code_for",
     "json_option",
     "missing_extra",
@@ -83,6 +85,24 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, (BackendError, TransportError)):
         return ExitCode.BACKEND
     return ExitCode.PARTIAL
+
+
+def reason_of(exc: ValidationError) -> str:
+    """The reason of a validation error, with the CLI's fix where the SDK's differs."""
+    from supabase_jobs._errors import UnknownJobTypeError
+
+    if isinstance(exc, UnknownJobTypeError):
+        return "is not a known job type (accept it with --allow-type NAME)"
+    return exc.reason
+
+
+def error_line(exc: JobsError) -> str:
+    """The one line printed for an error that ended a command."""
+    from supabase_jobs._errors import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return f"error: invalid {exc.path}: {reason_of(exc)}"
+    return f"error: {exc}"
 
 
 class MissingExtraError(click.ClickException):

@@ -15,9 +15,17 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from ._common import ExitCode, Output, allow_type_option, exit_code_for, json_option, open_client
+from ._common import (
+    ExitCode,
+    Output,
+    allow_type_option,
+    exit_code_for,
+    json_option,
+    open_client,
+    reason_of,
+)
 from ._jsonl import Line, Rejected, batches
-from ._render import job_json
+from ._render import job_json, show_rows
 
 if TYPE_CHECKING:
     from supabase_jobs import JobsClient
@@ -27,7 +35,7 @@ __all__ = ["dispatch", "send_lines"]
 
 @click.command(short_help="Dispatch one job, or every line of a JSON-lines file.")
 @click.argument("tenant_id", required=False)
-@click.argument("job_type", metavar="TYPE", required=False)
+@click.argument("job_type", metavar="[TYPE]", required=False)
 @click.argument("payload", required=False)
 @click.option("--queue", help="Queue name (default: the type's, then the client's).")
 @click.option("--priority", type=click.IntRange(-100, 100), help="-100..100, higher runs first.")
@@ -107,7 +115,7 @@ def dispatch(
     if out.json:
         out.record(job_json(job))
     else:
-        out.table(("column", "value"), [(k, str(v)) for k, v in job_json(job).items()])
+        out.table(("column", "value"), show_rows(job), title=f"dispatched job {job.id}")
     return ExitCode.OK
 
 
@@ -162,7 +170,7 @@ def _validate(client: JobsClient, lines: Sequence[Line]) -> tuple[list[Line], li
             prepare_dispatch_many(client.config, client.registry, [line.spec])
         except ValidationError as exc:
             path = exc.path.removeprefix("jobs[0].").removeprefix("jobs[0]")
-            invalid.append(Rejected(line.number, f"{path or 'line'}: {exc.reason}"))
+            invalid.append(Rejected(line.number, f"{path or 'line'}: {reason_of(exc)}"))
         else:
             valid.append(line)
     return valid, invalid
