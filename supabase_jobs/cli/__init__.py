@@ -47,11 +47,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from ._admin import prune, stats
     from ._dispatch import dispatch
-    from ._jobs import jobs
-    from ._local import local
-    from ._migrations import migrations
+    from ._jobs import jobs, prune, stats
+    from ._setup import local, migrations
 
     for command in (migrations, local, dispatch, jobs, stats, prune):
         cli.add_command(command)

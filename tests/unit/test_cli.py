@@ -12,11 +12,11 @@ import pytest
 
 from supabase_jobs import ConstraintViolationError, ServiceUnavailableError
 from supabase_jobs.cli import cli
-from supabase_jobs.cli._admin import sum_progress
 from supabase_jobs.cli._common import exit_code_for, parse_duration
 from supabase_jobs.cli._dispatch import send_lines
+from supabase_jobs.cli._jobs import sum_progress
 from supabase_jobs.cli._jsonl import Line, Rejected, batches, parse_line
-from supabase_jobs.cli._migrations import export_stamps
+from supabase_jobs.cli._setup import export_stamps
 
 TENANT = "1521f0ae-4db7-4110-a993-c494535d9b00"
 
