@@ -114,7 +114,9 @@ class MissingExtraError(click.ClickException):
 def missing_extra(command: str, exc: ImportError) -> MissingExtraError:
     """The error for ``command`` run without the ``local`` extra (``exc`` is chained)."""
     missing = exc.name or "a dependency"
-    return MissingExtraError(f"{command} needs {missing}: {LOCAL_EXTRA_HINT}")
+    return MissingExtraError(
+        f"{command} needs the local extra ({missing} is not installed): {LOCAL_EXTRA_HINT}"
+    )
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
