@@ -24,6 +24,8 @@ import os
 import select
 import sys
 from collections.abc import Sequence
+from importlib import import_module
+from importlib.util import find_spec
 
 import click
 
@@ -53,8 +55,10 @@ def _register() -> None:
 
     for command in (migrations, local, dispatch, jobs, stats, prune):
         cli.add_command(command)
-    # The worker command (supabase_jobs/_worker/_command.py, another branch) is wired
-    # here at merge: cli.add_command(worker_command).
+    # The worker runtime ships its own click command; register it only where it exists.
+    if find_spec("supabase_jobs._worker") is not None:
+        module = import_module("supabase_jobs._worker._command")
+        cli.add_command(module.worker_command)
 
 
 _register()
