@@ -129,7 +129,9 @@ def apply(db_url: str | None) -> int:
 
 
 #: The signals that end `local start` cleanly (the cluster and its directory go too).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
