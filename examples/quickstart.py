@@ -63,6 +63,9 @@ def main() -> int:
     except JobsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the `with` blocks above already stopped the stack
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(jobs: JobsClient, stack: LocalStack | None, tenant_a: str, tenant_b: str) -> int:

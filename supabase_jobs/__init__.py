@@ -45,6 +45,7 @@ from ._errors import (
     ValidationError,
 )
 from ._models import Job, JobStats, JobStatus
+from ._paging import JobPage
 from ._registry import JobType, JobTypeRegistry
 from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
 from ._settings import JobsConfig, JobsSettings
@@ -60,6 +61,7 @@ __all__ = [
     "ForeignKeyViolationError",
     "InvalidStateError",
     "Job",
+    "JobPage",
     "JobStats",
     "JobStatus",
     "JobType",

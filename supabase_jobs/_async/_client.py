@@ -39,13 +39,14 @@ from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
 from ._lifecycle import AsyncJobsLifecycle
+from ._ops import AsyncJobsOps
 
 __all__ = ["AsyncJobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
 
 
-class AsyncJobsClient(AsyncJobsLifecycle):
+class AsyncJobsClient(AsyncJobsLifecycle, AsyncJobsOps):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment

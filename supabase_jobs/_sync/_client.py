@@ -41,13 +41,14 @@ from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
 from ._lifecycle import JobsLifecycle
+from ._ops import JobsOps
 
 __all__ = ["JobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
 
 
-class JobsClient(JobsLifecycle):
+class JobsClient(JobsLifecycle, JobsOps):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``Client``. Build one from the environment

@@ -2,7 +2,9 @@
 
 The cluster lives in one directory (data, log and unix socket), listens on an ephemeral
 loopback port, and is removed on :meth:`PostgresServer.stop`, at interpreter exit and when a
-``with`` block exits through an exception (including ``KeyboardInterrupt``).
+``with`` block exits through an exception (including ``KeyboardInterrupt``). When the owning
+process dies without any of that (``SIGKILL``, ``SIGTERM``, ``SIGHUP``), a watchdog process
+(:mod:`._watchdog`) notices its pipe close, stops the server and removes the directory.
 
 PostgreSQL refuses to run as root. As root we run ``initdb``/``pg_ctl`` inside a user namespace
 (``unshare --user``), where the process is uid 65534 but the files stay root-owned, so nothing
@@ -20,6 +22,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from importlib.util import find_spec
 from pathlib import Path
@@ -32,6 +35,8 @@ BINDIR_ENV = "SUPABASE_JOBS_PG_BINDIR"
 _NOBODY_UID = 65534
 _USERNS = ["unshare", "--user", f"--map-user={_NOBODY_UID}", f"--map-group={_NOBODY_UID}"]
 _PORT_ATTEMPTS = 5
+_WATCHDOG = Path(__file__).with_name("_watchdog.py")
+_WATCHDOG_EXIT_SECONDS = 15
 
 
 class PostgresNotFoundError(RuntimeError):
@@ -146,6 +151,7 @@ class PostgresServer:
         self._port: int | None = None
         self._prefix: list[str] = []
         self._pg_ctl: Path | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def port(self) -> int:
@@ -199,9 +205,13 @@ class PostgresServer:
         else:
             self._dir = Path(tempfile.mkdtemp(prefix="sj-pg-"))
         atexit.register(self.stop)
+        # pg_ctl is known before any server can run: a stop() that interrupts the start
+        # (Ctrl-C while pg_ctl waits) must still be able to stop the server.
+        self._pg_ctl = bindir / "pg_ctl"
         try:
-            self._choose_prefix(self._dir)
             data = self._dir / "data"
+            self._start_watchdog(data)
+            self._choose_prefix(self._dir)
             if not (data / "PG_VERSION").exists():
                 init = self._run(
                     str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
@@ -234,7 +244,6 @@ class PostgresServer:
             )  # fmt: skip
             if result.returncode == 0:
                 self._port = port
-                self._pg_ctl = bindir / "pg_ctl"
                 return
             tail = log.read_text(errors="replace")[offset:] if log.exists() else ""
             # Another process took the port between our probe and the server's bind: retry.
@@ -257,8 +266,40 @@ class PostgresServer:
         self._port = None
         self._dir = None
         self._pg_ctl = None
+        # Before the directory goes: a server pg_ctl failed to stop is still named in
+        # postmaster.pid, and the watchdog stops it when its pipe closes.
+        self._stop_watchdog()
         if self._given_dir is None:
             shutil.rmtree(base, ignore_errors=True)
+
+    def _start_watchdog(self, data: Path) -> None:
+        """Start the process that cleans up if this one dies without calling stop()."""
+        assert self._dir is not None
+        remove = "1" if self._given_dir is None else "0"
+        self._watchdog = subprocess.Popen(
+            # -I: standard library only, no PYTHON* variables, no user site: it starts
+            # fast and nothing in the environment can change what it does.
+            [sys.executable, "-I", str(_WATCHDOG), str(data), str(self._dir), remove],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own session: Ctrl-C and a closed terminal reach the owner's process
+            # group, not the watchdog, which must outlive the owner.
+            start_new_session=True,
+        )
+
+    def _stop_watchdog(self) -> None:
+        """Close the watchdog's pipe (it finds nothing left to do) and reap it."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        if watchdog.stdin is not None:
+            watchdog.stdin.close()
+        try:
+            watchdog.wait(timeout=_WATCHDOG_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            watchdog.kill()
+            watchdog.wait()
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create database ``name`` (optionally cloned from ``template``); returns its DSN."""

@@ -7,6 +7,9 @@ applying all of them, kept for reading and for ``psql``; a test keeps both in st
 ``shim.sql`` makes a plain PostgreSQL look like Supabase (roles, ``auth.*`` helpers, default
 grants) and is only for the local stack and tests.
 
+Reading the SQL needs nothing beyond the standard library; applying it needs psycopg
+(the ``local`` extra), imported only by the functions that take a connection.
+
 Example:
     >>> import psycopg
     >>> from supabase_jobs import sql
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import tuple_row
-
+# No driver import at module level: `migrations print` and `migrations export` must work
+# with the base install (no [local] extra, so no psycopg). Only the functions that talk to
+# a database take a connection, and only they import from psycopg.
 if TYPE_CHECKING:
     import psycopg
 
@@ -140,6 +144,8 @@ def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
 
 def applied_versions(conn: psycopg.Connection[Any]) -> set[int]:
     """Return the migration versions the ledger records (empty when there is no ledger)."""
+    from psycopg.rows import tuple_row
+
     # A cursor of its own: the caller's connection may use any row factory.
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(b"select to_regclass('supabase_jobs.schema_migrations') is not null")

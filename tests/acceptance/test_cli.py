@@ -49,11 +49,11 @@ def test_migrations_apply_reads_the_url_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     missing = cli("migrations", "apply")
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # a configuration error
     assert "SUPABASE_JOBS_DB_URL" in missing.stderr
     monkeypatch.setenv("SUPABASE_JOBS_DB_URL", "postgresql://u:pw-from-env@127.0.0.1:9/x")
     failed = cli("migrations", "apply")
-    assert failed.returncode == 1
+    assert failed.returncode == 3
     assert "could not apply migrations" in failed.stderr  # it used the variable's URL
     assert "pw-from-env" not in failed.stderr
 
@@ -108,14 +108,14 @@ def test_migrations_apply_is_idempotent(tmp_path: Path) -> None:
 
 def test_migrations_apply_bad_url_names_no_secret() -> None:
     result = cli("migrations", "apply", "--db-url", "postgresql://u:hunter2secret@127.0.0.1:9/x")
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "hunter2secret" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
 
 def test_dispatch_without_configuration_fails_cleanly() -> None:
     result = cli("dispatch", "1521f0ae-4db7-4110-a993-c494535d9b00", "test_job", "{}")
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "SUPABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -196,3 +196,121 @@ def _read_env_then_interrupt(proc: subprocess.Popen[str], env_file: Path) -> dic
             proc.kill()
             proc.wait()
     return values
+
+
+def test_migrations_export_sorts_after_a_migration_dated_in_the_future(tmp_path: Path) -> None:
+    # A teammate's clock was ahead: `supabase db push` refuses versions older than it.
+    target = tmp_path / "migrations"
+    target.mkdir()
+    (target / "20991231235959_from_the_future.sql").write_text("select 1;\n")
+    result = cli("migrations", "export", "--to", str(target))
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in target.iterdir())
+    assert files[0] == "20991231235959_from_the_future.sql"
+    assert [f.split("_", 3)[3] for f in files[1:]] == [f"{m.name}.sql" for m in sql.migrations()]
+
+
+# -- installs without the [local] extra ------------------------------------------------------
+
+#: Runs the CLI as if psycopg, starlette and uvicorn were not installed (the base install).
+_WITHOUT_EXTRAS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class _NotInstalled(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"psycopg", "psycopg_pool", "starlette", "uvicorn"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+from supabase_jobs.cli import main
+sys.argv[0] = "supabase-jobs"
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def cli_without_extras(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRAS, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_the_import_blocker_really_blocks() -> None:
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WITHOUT_EXTRAS.replace("from supabase_jobs.cli", "import psycopg #"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "No module named 'psycopg'" in probe.stderr
+
+
+def test_migrations_print_and_export_work_without_the_local_extra(tmp_path: Path) -> None:
+    printed = cli_without_extras("migrations", "print")
+    assert printed.returncode == 0, printed.stderr
+    headers = re.findall(r"^-- supabase-jobs migration (\S+)$", printed.stdout, re.M)
+    assert headers == [m.name for m in sql.migrations()]
+    exported = cli_without_extras("migrations", "export", "--to", str(tmp_path / "m"))
+    assert exported.returncode == 0, exported.stderr
+    assert len(list((tmp_path / "m").iterdir())) == len(sql.migrations())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("migrations", "apply", "--db-url", "postgresql://u@127.0.0.1:9/x"), ("local", "start")],
+)
+def test_commands_needing_the_extra_say_so_in_one_line(args: tuple[str, ...]) -> None:
+    result = cli_without_extras(*args)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "pip install 'supabase-jobs[local]'" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_work_without_the_local_extra() -> None:
+    from supabase_jobs import __version__
+
+    version = cli_without_extras("--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"supabase-jobs, version {__version__}"
+    helped = cli_without_extras("jobs", "list", "--help")
+    assert helped.returncode == 0
+    assert "--older-than" in helped.stdout
+
+
+def test_a_closed_stdout_ends_quietly() -> None:
+    # `supabase-jobs migrations print | head -1`: the reader leaves before the writer.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "supabase_jobs", "migrations", "print"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == ""
+
+
+def test_a_usage_error_exits_2_with_one_hint() -> None:
+    result = cli("jobs", "list", "--limit", "0")
+    assert result.returncode == 2
+    assert "Invalid value for '--limit'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,192 @@
+"""The command line's pure parts: help texts, durations, export names, JSON-lines batching."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+import pytest
+
+from supabase_jobs import ConstraintViolationError, ServiceUnavailableError
+from supabase_jobs.cli import cli
+from supabase_jobs.cli._common import exit_code_for, parse_duration
+from supabase_jobs.cli._dispatch import send_lines
+from supabase_jobs.cli._jobs import sum_progress
+from supabase_jobs.cli._jsonl import Line, Rejected, batches, parse_line
+from supabase_jobs.cli._setup import export_stamps
+
+TENANT = "1521f0ae-4db7-4110-a993-c494535d9b00"
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+def test_every_command_and_option_has_a_help_text() -> None:
+    missing = []
+    for name, command in _commands(cli):
+        if not command.help:
+            missing.append(name)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help:
+                missing.append(f"{name} {param.opts[0]}")
+    assert missing == []
+    assert {"migrations print", "local start", "jobs list", "jobs show", "prune"} <= {
+        name for name, _ in _commands(cli)
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90", timedelta(seconds=90)),
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("1h", timedelta(hours=1)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
+)
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "h", "-1h", "1y", "7 days", "1e9d", "nan"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+NOW = datetime(2026, 12, 8, 1, 2, 3)
+
+
+def test_export_stamps_follow_the_clock_in_an_empty_folder() -> None:
+    assert export_stamps([], 2, NOW) == ["20261208010203", "20261208010204"]
+
+
+def test_export_stamps_sort_after_a_migration_dated_in_the_future() -> None:
+    existing = ["20240101000000_init.sql", "20991231235959_from_the_future.sql", "README.md"]
+    stamps = export_stamps(existing, 3, NOW)
+    assert stamps == ["21000101000000", "21000101000001", "21000101000002"]
+    assert sorted([*existing[:2], *(f"{s}_x.sql" for s in stamps)])[-3:] == [
+        f"{s}_x.sql" for s in stamps
+    ]
+
+
+def test_export_stamps_count_up_from_a_version_that_is_not_a_timestamp() -> None:
+    assert export_stamps(["20991399999999_odd.sql"], 2, NOW) == ["20991400000000", "20991400000001"]
+
+
+def test_parse_line_reports_line_numbers_never_content() -> None:
+    assert parse_line(1, "   \n", None) is None
+    bad = parse_line(3, '{"tenant_id": "hunter2-secret"', None)
+    assert bad == Rejected(3, "not valid JSON")
+    assert parse_line(4, "[1, 2]", None) == Rejected(4, "must be a JSON object")
+    good = parse_line(5, f'{{"tenant_id": "{TENANT}", "type": "test_job"}}', None)
+    assert good == Line(5, {"tenant_id": TENANT, "type": "test_job"})
+
+
+def test_key_field_takes_the_key_from_a_top_level_or_nested_field() -> None:
+    line = parse_line(1, f'{{"tenant_id": "{TENANT}", "type": "t", "ref": 42}}', "ref")
+    assert isinstance(line, Line)
+    assert line.spec == {"tenant_id": TENANT, "type": "t", "idempotency_key": "42"}
+    nested = parse_line(2, '{"type": "t", "payload": {"order": {"id": "o-1"}}}', "payload.order.id")
+    assert isinstance(nested, Line)
+    assert nested.spec["idempotency_key"] == "o-1"
+    assert nested.spec["payload"] == {"order": {"id": "o-1"}}  # the payload keeps it
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"type": "t"}', "ref: missing (--key-field names it)"),
+        ('{"ref": true}', "ref: must be a string or an integer to serve as the key"),
+        ('{"ref": ""}', "ref: must not be empty to serve as the key"),
+        ('{"ref": "a", "idempotency_key": "b"}', "idempotency_key: conflicts with --key-field"),
+    ],
+)
+def test_key_field_problems_reject_the_line(text: str, error: str) -> None:
+    assert parse_line(7, text, "ref") == Rejected(7, error)
+
+
+def test_run_at_accepts_iso_times_and_delays() -> None:
+    line = parse_line(1, '{"run_at": "2026-12-08T10:00:00Z"}', None)
+    assert isinstance(line, Line) and line.spec["run_at"].utcoffset() == timedelta(0)
+    delay = parse_line(2, '{"run_at": 60}', None)
+    assert isinstance(delay, Line) and delay.spec["run_at"] == timedelta(seconds=60)
+    assert isinstance(parse_line(3, '{"run_at": "tomorrow"}', None), Rejected)
+    assert isinstance(parse_line(4, '{"run_at": -5}', None), Rejected)
+
+
+def test_batches_stream_an_endless_input_in_bounded_batches() -> None:
+    good = f'{{"tenant_id": "{TENANT}", "type": "test_job"}}'
+    endless = itertools.cycle([good, good, "oops"])
+    first, second = itertools.islice(batches(endless, 4), 2)
+    assert [line.number for line in first[0]] == [1, 2, 4, 5]
+    assert first[1] == [Rejected(3, "not valid JSON")]
+    assert [line.number for line in second[0]] == [7, 8, 10, 11]
+
+
+class _FakeClient:
+    """Stands in for JobsClient.dispatch_many: refuses batches holding a poisoned line."""
+
+    def __init__(self, poisoned: set[int], fatal: bool = False) -> None:
+        self.poisoned = poisoned
+        self.fatal = fatal
+        self.stored: list[int] = []
+        self.calls = 0
+
+    def dispatch_many(self, specs: list[dict[str, Any]]) -> list[Any]:
+        self.calls += 1
+        if self.fatal:
+            raise ServiceUnavailableError("the gateway is down")
+        if any(spec["n"] in self.poisoned for spec in specs):
+            raise ConstraintViolationError("jobs[0].payload", "violates a check constraint")
+        self.stored += [spec["n"] for spec in specs]
+        return specs
+
+
+def test_send_lines_isolates_refused_lines_and_stores_every_other_once() -> None:
+    lines = [Line(n, {"n": n}) for n in range(1, 11)]
+    client = _FakeClient({3, 8})
+    stored, refused = send_lines(client, lines)  # type: ignore[arg-type]
+    assert stored == 8
+    assert sorted(client.stored) == [1, 2, 4, 5, 6, 7, 9, 10]
+    assert [r.number for r in refused] == [3, 8]
+    assert all("violates a check constraint" in r.error for r in refused)
+
+
+def test_send_lines_stops_on_a_backend_failure() -> None:
+    client = _FakeClient(set(), fatal=True)
+    with pytest.raises(ServiceUnavailableError):
+        send_lines(client, [Line(1, {"n": 1}), Line(2, {"n": 2})])  # type: ignore[arg-type]
+    assert client.calls == 1  # not retried line by line: the backend is down
+
+
+def test_exit_codes_by_error_class() -> None:
+    from supabase_jobs import (
+        ConfigurationError,
+        InvalidStateError,
+        NotFoundError,
+        TransportError,
+        ValidationError,
+    )
+
+    assert int(exit_code_for(ConfigurationError("x"))) == 3  # ExitCode.CONFIG
+    assert int(exit_code_for(NotFoundError())) == 4  # ExitCode.NOT_FOUND
+    assert int(exit_code_for(ValidationError("p", "r"))) == 2  # ExitCode.USAGE
+    assert int(exit_code_for(TransportError("down"))) == 5  # ExitCode.BACKEND
+    assert int(exit_code_for(InvalidStateError("done"))) == 1  # ExitCode.PARTIAL
+
+
+def test_prune_progress_seam_sums_the_counts_it_is_given() -> None:
+    seen: list[int] = []
+    assert sum_progress(iter([500, 500, 12]), seen.append) == 1012
+    assert seen == [500, 500, 12]
