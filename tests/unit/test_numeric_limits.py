@@ -66,6 +66,7 @@ def _call(method: str, **bad: Any) -> Callable[[Flavor], Any]:
             ]
         ),
         "list": lambda j: j.list(**bad),
+        "list_page": lambda j: j.list_page(**bad),
         "claim": lambda j: j.claim("w1", **bad),
         "heartbeat": lambda j: j.heartbeat(_claimed(), **bad),
         "fail": lambda j: j.fail(_claimed(), "boom", **bad),
@@ -83,6 +84,7 @@ CASES: dict[tuple[str, str], list[Any]] = {
     ("dispatch", "run_at"): _TIMES,
     ("list", "limit"): _ints(1, C.MAX_LIST_LIMIT),
     ("list", "offset"): _ints(0, C.MAX_LIST_OFFSET),
+    ("list_page", "limit"): _ints(1, C.MAX_LIST_LIMIT),
     ("claim", "limit"): _ints(1, C.MAX_CLAIM_LIMIT),
     ("claim", "lease_seconds"): [*_seconds(1, C.MAX_LEASE_SECONDS), 1.5],
     ("heartbeat", "lease_seconds"): [*_seconds(1, C.MAX_LEASE_SECONDS), 1.5],
