@@ -1,0 +1,154 @@
+"""Cost of the Realtime wake-up triggers (migration 0007) on processing and on dispatch.
+
+Every figure is a ratio of the same work with the triggers enabled and disabled
+(``alter table public.jobs disable trigger ...``), measured in one run, interleaved, on one
+throwaway cluster whose database has the shim's ``realtime`` schema (so every wake-up really
+inserts into ``realtime.messages`` and notifies, as on a Supabase project with Realtime on).
+
+(a) Lifecycle: ``bench/lifecycle_throughput.py``'s drains of N pre-dispatched jobs
+    (``sj_claim_v1`` limit 100 + ``sj_complete_many_v1`` as PostgREST sends them), one worker
+    overlapped and one serial. The UPDATE trigger fires on every claim and completion and
+    finds no pending, due row.
+(b) Dispatch: ``bench/e2e_throughput.py``'s (a): ``dispatch_many`` of M jobs through the
+    gateway, and the same rows as one psycopg ``INSERT ... RETURNING *``. One wake-up each.
+
+A ratio is rate with triggers / rate without (1.00 = free); medians of ``--runs`` rounds.
+
+Run: ``.venv/bin/python bench/realtime_overhead.py [-n 5000] [-m 10000] [--runs 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import psycopg
+from supabase import ClientOptions, create_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import e2e_throughput as e2e  # noqa: E402
+import lifecycle_throughput as lt  # noqa: E402
+
+from supabase_jobs import JobsClient  # noqa: E402
+from supabase_jobs.local._postgres import PostgresServer, bootstrap_database  # noqa: E402
+
+TRIGGERS = ("sj_wake_on_insert", "sj_wake_on_update")
+
+
+def set_triggers(conn: psycopg.Connection[object], on: bool) -> None:
+    verb = "enable" if on else "disable"
+    for name in TRIGGERS:
+        conn.execute(f"alter table public.jobs {verb} trigger {name}")  # type: ignore[arg-type]
+
+
+def drain(server: PostgresServer, n: int, *, name: str, on: bool, overlapped: bool) -> float:
+    """Jobs per second of one drain of ``n`` jobs."""
+    server.create_database(name)
+    bootstrap_database(server.dsn(dbname=name))
+    with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
+        set_triggers(admin, on)
+        admin.execute(
+            "insert into public.jobs (tenant_id, type, run_at) select gen_random_uuid(),"
+            " 'test_job', now() - interval '1 hour' + g * interval '1 ms'"
+            " from generate_series(1, %s) g",
+            [n],
+        )
+        admin.execute("vacuum analyze")
+    dsn = server.dsn("authenticator", name)
+    conns = [psycopg.connect(dsn, autocommit=True) for _ in range(2)]
+    try:
+        started = time.perf_counter()
+        if overlapped:
+            done = lt._drain_overlapped(conns[0], conns[1], 100)
+        else:
+            done = lt._drain(conns[0], 100)
+        elapsed = time.perf_counter() - started
+    finally:
+        for conn in conns:
+            conn.close()
+    assert done == n, (done, n)
+    return n / elapsed
+
+
+def timed(prepare: Callable[[], None], run: Callable[[], int], expect: int) -> float:
+    prepare()
+    started = time.perf_counter()
+    done = run()
+    elapsed = time.perf_counter() - started
+    assert done == expect, (done, expect)
+    return expect / elapsed
+
+
+def report(results: dict[str, list[float]]) -> None:
+    width = max(len(name) for name in results)
+    for name, runs in results.items():
+        print(f"{name:<{width}}  {statistics.median(runs):>9,.0f} jobs/s  (runs {len(runs)})")
+    names = sorted({name.rsplit(", ", 1)[0] for name in results})
+    for base in names:
+        on, off = results[f"{base}, triggers on"], results[f"{base}, triggers off"]
+        each = sorted(a / b for a, b in zip(on, off, strict=True))
+        print(
+            f"ratio on/off {base}: {statistics.median(on) / statistics.median(off):.3f}"
+            f" (per round {each[0]:.3f}-{each[-1]:.3f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-n", type=int, default=5000, help="jobs per drain")
+    parser.add_argument("-m", type=int, default=10_000, help="jobs per dispatch_many")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        results.setdefault(name, []).append(value)
+
+    with PostgresServer() as server:
+        for run in range(args.runs):
+            for on in (run % 2 == 0, run % 2 != 0):  # alternate which goes first
+                label = "triggers on" if on else "triggers off"
+                tag = f"{run}_{int(on)}"
+                add(
+                    f"(a) drain overlapped, {label}",
+                    drain(server, args.n, name=f"rt_o_{tag}", on=on, overlapped=True),
+                )
+                add(
+                    f"(a) drain serial, {label}",
+                    drain(server, args.n, name=f"rt_s_{tag}", on=on, overlapped=False),
+                )
+    rows = e2e.items(args.m)
+    with e2e.stack_in_subprocess() as stack, httpx.Client(timeout=120) as http:
+        options = ClientOptions(httpx_client=http, postgrest_client_retry=False)
+        client = JobsClient(create_client(stack.url, stack.service_role_key, options))
+        client.dispatch_many(rows[:100])  # warm up connections and caches
+        with psycopg.connect(stack.database_url, autocommit=True) as admin:
+
+            def prepare() -> None:
+                admin.execute("truncate public.jobs, realtime.messages")
+
+            for run in range(args.runs):
+                for on in (run % 2 == 0, run % 2 != 0):
+                    label = "triggers on" if on else "triggers off"
+                    set_triggers(admin, on)
+                    add(
+                        f"(b) dispatch_many over HTTP, {label}",
+                        timed(prepare, lambda: len(client.dispatch_many(rows)), args.m),
+                    )
+                    add(
+                        f"(b) psycopg INSERT RETURNING, {label}",
+                        timed(prepare, lambda: e2e.psycopg_insert(stack, rows), args.m),
+                    )
+            messages = admin.execute("select count(*) from realtime.messages").fetchone()
+    report(results)
+    print(f"wake-up messages for the last dispatch round: {messages[0] if messages else None}")
+
+
+if __name__ == "__main__":
+    main()
