@@ -13,6 +13,11 @@ inserts into ``realtime.messages`` and notifies, as on a Supabase project with R
     gateway, and the same rows as one psycopg ``INSERT ... RETURNING *``. One wake-up each.
 
 A ratio is rate with triggers / rate without (1.00 = free); medians of ``--runs`` rounds.
+On a shared, loaded machine those ratios swing by tens of percent from round to round, so
+(c) also measures the triggers' own time inside the server, which load barely skews:
+``track_functions = 'all'`` gives the total time spent in ``sj_wake_v1`` (the trigger
+function) against the time of the statements that fired it: the lifecycle functions' total
+time for a drain, the INSERT statement's duration for a 10,000-row dispatch.
 
 Run: ``.venv/bin/python bench/realtime_overhead.py [-n 5000] [-m 10000] [--runs 5]``.
 """
@@ -32,11 +37,11 @@ from supabase import ClientOptions, create_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import e2e_throughput as e2e  # noqa: E402
-import lifecycle_throughput as lt  # noqa: E402
+import e2e_throughput as e2e
+import lifecycle_throughput as lt
 
-from supabase_jobs import JobsClient  # noqa: E402
-from supabase_jobs.local._postgres import PostgresServer, bootstrap_database  # noqa: E402
+from supabase_jobs import JobsClient
+from supabase_jobs.local._postgres import PostgresServer, bootstrap_database
 
 TRIGGERS = ("sj_wake_on_insert", "sj_wake_on_update")
 
@@ -44,7 +49,7 @@ TRIGGERS = ("sj_wake_on_insert", "sj_wake_on_update")
 def set_triggers(conn: psycopg.Connection[object], on: bool) -> None:
     verb = "enable" if on else "disable"
     for name in TRIGGERS:
-        conn.execute(f"alter table public.jobs {verb} trigger {name}")  # type: ignore[arg-type]
+        conn.execute(f"alter table public.jobs {verb} trigger {name}")
 
 
 def drain(server: PostgresServer, n: int, *, name: str, on: bool, overlapped: bool) -> float:
@@ -74,6 +79,61 @@ def drain(server: PostgresServer, n: int, *, name: str, on: bool, overlapped: bo
             conn.close()
     assert done == n, (done, n)
     return n / elapsed
+
+
+def server_share_drain(server: PostgresServer, n: int, *, name: str) -> float:
+    """sj_wake_v1's share of the lifecycle functions' server time over one serial drain."""
+    server.create_database(name)
+    bootstrap_database(server.dsn(dbname=name))
+    with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
+        admin.execute(f"alter database {name} set track_functions = 'all'")
+        admin.execute(
+            "insert into public.jobs (tenant_id, type, run_at) select gen_random_uuid(),"
+            " 'test_job', now() - interval '1 hour' + g * interval '1 ms'"
+            " from generate_series(1, %s) g",
+            [n],
+        )
+        admin.execute("vacuum analyze")
+    with psycopg.connect(server.dsn("authenticator", name), autocommit=True) as conn:
+        assert lt._drain(conn, 100) == n
+    time.sleep(1.5)  # the worker backend has exited and flushed its function statistics
+    with psycopg.connect(server.dsn(dbname=name), autocommit=True) as admin:
+        stats: dict[str, float] = dict(
+            admin.execute(
+                "select funcname, total_time from pg_stat_user_functions"
+                " where funcname in ('sj_wake_v1', 'sj_claim_v1', 'sj_complete_many_v1')"
+            ).fetchall()
+        )
+    return float(stats.get("sj_wake_v1", 0.0)) / float(
+        stats["sj_claim_v1"] + stats["sj_complete_many_v1"]
+    )
+
+
+def server_share_dispatch(server: PostgresServer, m: int, *, name: str, rounds: int) -> float:
+    """sj_wake_v1's share of a ``m``-row INSERT ... RETURNING's duration (median)."""
+    server.create_database(name)
+    bootstrap_database(server.dsn(dbname=name))
+    rows = e2e.items(m)
+    shares = []
+    with psycopg.connect(server.dsn(dbname=name)) as conn:
+        conn.execute("set track_functions = 'all'")
+        for _ in range(rounds):
+            conn.execute("truncate public.jobs")
+            conn.commit()
+            started = time.perf_counter()
+            conn.execute(
+                "insert into public.jobs (tenant_id, type, payload)"
+                " select tenant_id, type, payload from jsonb_to_recordset(%s)"
+                " as r(tenant_id uuid, type text, payload jsonb) returning *",
+                [psycopg.types.json.Jsonb(rows)],
+            ).fetchall()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            row = conn.execute(
+                "select total_time from pg_stat_xact_user_functions where funcname = 'sj_wake_v1'"
+            ).fetchone()
+            conn.commit()
+            shares.append(float(row[0]) / elapsed_ms if row else 0.0)
+    return statistics.median(shares)
 
 
 def timed(prepare: Callable[[], None], run: Callable[[], int], expect: int) -> float:
@@ -123,6 +183,10 @@ def main() -> None:
                     f"(a) drain serial, {label}",
                     drain(server, args.n, name=f"rt_s_{tag}", on=on, overlapped=False),
                 )
+        drain_share = statistics.median(
+            server_share_drain(server, args.n, name=f"rt_share_{run}") for run in range(3)
+        )
+        dispatch_share = server_share_dispatch(server, args.m, name="rt_share_d", rounds=5)
     rows = e2e.items(args.m)
     with e2e.stack_in_subprocess() as stack, httpx.Client(timeout=120) as http:
         options = ClientOptions(httpx_client=http, postgrest_client_retry=False)
@@ -147,6 +211,8 @@ def main() -> None:
                     )
             messages = admin.execute("select count(*) from realtime.messages").fetchone()
     report(results)
+    print(f"(c) sj_wake_v1 share of claim + complete_many server time (drain): {drain_share:.3%}")
+    print(f"(c) sj_wake_v1 share of a {args.m}-row INSERT RETURNING: {dispatch_share:.3%}")
     print(f"wake-up messages for the last dispatch round: {messages[0] if messages else None}")
 
 

@@ -45,6 +45,8 @@ from ._errors import (
     ValidationError,
 )
 from ._models import Job, JobStats, JobStatus
+from ._realtime import AsyncRealtimeWakeup
+from ._realtime_sync import RealtimeWakeup
 from ._registry import JobType, JobTypeRegistry
 from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
 from ._settings import JobsConfig, JobsSettings
@@ -53,6 +55,7 @@ from ._version import __version__
 
 __all__ = [
     "AsyncJobsClient",
+    "AsyncRealtimeWakeup",
     "BackendError",
     "ConfigurationError",
     "ConflictError",
@@ -77,6 +80,7 @@ __all__ = [
     "PayloadValidationError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RealtimeWakeup",
     "SchemaNotInstalledError",
     "ScrubMode",
     "ScrubResult",

@@ -22,7 +22,8 @@ TENANT = str(uuid.UUID(int=7))
 
 def messages(db: Database) -> list[dict[str, Any]]:
     return db.admin.execute(
-        "select topic, event, payload, private, extension from realtime.messages order by inserted_at"
+        "select topic, event, payload, private, extension from realtime.messages"
+        " order by inserted_at"
     ).fetchall()
 
 
@@ -140,3 +141,42 @@ def test_messages_are_notified_after_commit_only(db: Database) -> None:
         note = json.loads(notes[0].payload)
         assert note["topic"] == "supabase_jobs:queue:default" and note["private"] is True
         assert note["event"] == "jobs_available" and note["payload"]["queue"] == "default"
+
+
+def test_one_message_per_queue_per_transaction(db: Database) -> None:
+    api = db.api()
+    jobs = api.insert(rows(3, queue="batch"))
+    db.admin.execute("truncate realtime.messages")
+    claimed = api.rpc("sj_claim_v1", {"p_worker_id": "w1", "p_limit": 3})
+    assert len(claimed) == 3
+    items = [
+        {
+            "id": str(j["id"]),
+            "lease_id": str(j["lease_id"]),
+            "error": {"type": None, "message": "again"},
+            "retry": True,
+            "retry_in_seconds": 0,
+        }
+        for j in claimed
+    ]
+    assert len(api.rpc("sj_fail_many_v1", {"p_items": items})) == 3
+    assert [m["topic"] for m in messages(db)] == ["supabase_jobs:queue:batch"], (
+        "three jobs retried at once in one call wake once"
+    )
+    db.admin.execute("truncate realtime.messages")
+    with psycopg.connect(db.dsn()) as conn:
+        for _ in range(3):
+            conn.execute(
+                "insert into public.jobs (tenant_id, type, queue) values (%s, 'test_job', 'tx')",
+                [TENANT],
+            )
+        conn.execute("update public.jobs set status = 'failed' where id = %s", [jobs[0]["id"]])
+        conn.execute(
+            "update public.jobs set status = 'pending', run_at = now() where id = %s",
+            [jobs[0]["id"]],
+        )
+        conn.commit()
+    assert sorted(m["topic"] for m in messages(db)) == [
+        "supabase_jobs:queue:batch",
+        "supabase_jobs:queue:tx",
+    ]

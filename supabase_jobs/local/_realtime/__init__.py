@@ -7,6 +7,8 @@ like Supabase (service_role always; anon and authenticated through RLS policies 
 broadcasts. Not served: presence, postgres_changes, broadcast replay, V2 binary frames.
 """
 
+from __future__ import annotations
+
 from supabase_jobs.local._realtime._endpoint import RealtimeConfig, RealtimeEndpoint
 from supabase_jobs.local._realtime._session import Limits
 

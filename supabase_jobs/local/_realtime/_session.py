@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,7 @@ class Session:
         self._joins: list[float] = []
         self._headers = {k: v for k, v in websocket.headers.items() if k != "x-api-key"}
         self._closing = False
+        self._closer: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Serve the socket until the client leaves, the server stops or a limit trips."""
@@ -137,13 +139,13 @@ class Session:
         if self._closing:
             return
         self._closing = True
-        asyncio.ensure_future(self._close(code, reason))
+        self._closer = asyncio.ensure_future(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self._ws.close(code, reason)
 
-    async def _on_message(self, message: dict[str, Any]) -> None:
+    async def _on_message(self, message: MutableMapping[str, Any]) -> None:
         text = message.get("text")
         if text is None:
             # V1 never uses binary frames (V2's binary broadcasts are not served here).
@@ -207,7 +209,9 @@ class Session:
         except AuthError as err:
             raise P.ProtocolError(err.reason, topic, ref) from None
         if request.private and not await self._hub.can_read(name, identity, self._headers):
-            reason = f"Unauthorized: You do not have permissions to read from this Channel topic: {name}"
+            reason = (
+                f"Unauthorized: You do not have permissions to read from this Channel topic: {name}"
+            )
             raise P.ProtocolError(reason, topic, ref)
         if old is not None:  # a rejoin replaces the channel (no stale phx_close: fatal to clients)
             self._drop(old)
