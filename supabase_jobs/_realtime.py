@@ -214,6 +214,13 @@ class AsyncRealtimeWakeup:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.close(), timeout=5)
 
+    @staticmethod
+    def _listening(client: AsyncRealtimeClient) -> bool:
+        # realtime-py's listener task can die silently (a callback or a warning-as-error
+        # raising inside it) while the socket stays open: no message would ever arrive.
+        task = getattr(client, "_listen_task", None)
+        return not isinstance(task, asyncio.Task) or not task.done()
+
     async def _session(self) -> bool:
         """One connection: join every channel, then wait for trouble. True if it was healthy."""
         self._trouble.clear()
@@ -256,7 +263,7 @@ class AsyncRealtimeWakeup:
             self.subscriptions += 1
             for queue in self.queues:
                 self._fire(queue)
-            while not self._trouble.is_set() and client.is_connected:
+            while not self._trouble.is_set() and client.is_connected and self._listening(client):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(trouble), timeout=_CHECK_SECONDS)
             return True
