@@ -14,6 +14,7 @@ import psycopg
 import pytest
 import websockets
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from supabase import AsyncClientOptions, acreate_client
 from websockets.asyncio.client import ClientConnection
 
 from supabase_jobs import AsyncJobsClient
@@ -78,8 +79,6 @@ async def test_private_join_receives_one_message_per_queue_for_dispatch_many_of_
             channel.on_broadcast("jobs_available", lambda m, q=queue: got.put_nowait((q, m)))
             assert states == [RealtimeSubscribeStates.SUBSCRIBED] and channel.is_joined
         async with httpx.AsyncClient(timeout=120) as http:
-            from supabase import AsyncClientOptions, acreate_client
-
             options = AsyncClientOptions(httpx_client=http, postgrest_client_retry=False)
             sb = await acreate_client(stack.url, stack.service_role_key, options)
             jobs = AsyncJobsClient(sb)

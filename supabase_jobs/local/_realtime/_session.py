@@ -87,7 +87,10 @@ class Session:
         self._verifier = verifier
         self._limits = limits
         self._channels: dict[str, _Channel] = {}
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(limits.outbox_size)
+        # Frames, then a (code, reason) close after the frames before it, or None to stop.
+        self._outbox: asyncio.Queue[str | tuple[int, str] | None] = asyncio.Queue(
+            limits.outbox_size
+        )
         self._joins: list[float] = []
         self._headers = {k: v for k, v in websocket.headers.items() if k != "x-api-key"}
         self._closing = False
@@ -123,8 +126,11 @@ class Session:
 
     async def _write(self) -> None:
         with contextlib.suppress(Exception):  # the client is gone: nothing left to write
-            while (frame := await self._outbox.get()) is not None:
-                await self._ws.send_text(frame)
+            while (item := await self._outbox.get()) is not None:
+                if isinstance(item, tuple):
+                    await self._ws.close(*item)
+                    return
+                await self._ws.send_text(item)
 
     def _send(self, frame: str) -> None:
         if self._closing:
@@ -136,10 +142,14 @@ class Session:
             self._close_soon(1011, "client too slow")
 
     def _close_soon(self, code: int, reason: str) -> None:
+        """Close after the frames already queued (at once if the queue is full)."""
         if self._closing:
             return
         self._closing = True
-        self._closer = asyncio.ensure_future(self._close(code, reason))
+        try:
+            self._outbox.put_nowait((code, reason))
+        except asyncio.QueueFull:
+            self._closer = asyncio.ensure_future(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
