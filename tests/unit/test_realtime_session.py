@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from websockets import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.sync.connection import Connection
 
 from supabase_jobs.local._realtime import Limits, RealtimeConfig, RealtimeEndpoint
 
@@ -53,7 +54,7 @@ def open_ws(base_url: str, vsn: str = "1.0.0") -> ClientConnection:
     return connect(f"{base_url}?apikey={KEY}&vsn={vsn}", open_timeout=30)
 
 
-def recv(ws: ClientConnection) -> dict[str, Any]:
+def recv(ws: Connection) -> dict[str, Any]:
     data = json.loads(ws.recv(timeout=30))
     assert isinstance(data, dict)
     return data
