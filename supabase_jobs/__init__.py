@@ -11,7 +11,8 @@ Quick start::
 
 ``AsyncJobsClient`` has the same methods as coroutines. Every error is a ``JobsError``
 subclass. ``scrub`` / ``scrub_text`` are the secret scrubber the clients use, for your own
-logs. The local stack lives in ``supabase_jobs.local``; the pytest plugin in
+logs. ``RealtimeWakeup`` / ``AsyncRealtimeWakeup`` wake idle workers over Supabase Realtime
+(docs/realtime.md). The local stack lives in ``supabase_jobs.local``; the pytest plugin in
 ``supabase_jobs.testing``; the SQL in ``supabase_jobs.sql``.
 """
 
