@@ -138,3 +138,30 @@ async def test_async_wakeup_with_secret_key(stack: LocalStack) -> None:
     finally:
         await wakeup.stop()
     assert not wakeup.healthy
+
+
+def test_an_expired_user_token_is_replaced_and_the_channel_resubscribed(
+    stack: LocalStack, jobs: JobsClient
+) -> None:
+    with psycopg.connect(stack.database_url, autocommit=True) as admin:
+        admin.execute(
+            "create policy e2e_wk_token on realtime.messages for select to authenticated"
+            " using (realtime.topic() = 'supabase_jobs:queue:wk-token')"
+        )
+        woken: queue.Queue[str] = queue.Queue()
+        short = stack.mint_user_jwt(TENANT, expires_in=4)
+        wakeup = RealtimeWakeup(stack.url, ["wk-token"], key=short, max_backoff=1)
+        try:
+            wakeup.start(woken.put)
+            until(lambda: wakeup.healthy, "subscribed with the user token")
+            until(lambda: not wakeup.healthy, "the server closed the channel at expiry")
+            time.sleep(2)
+            assert not wakeup.healthy and wakeup.subscriptions == 1, "expired: refused"
+            wakeup.set_token(stack.mint_user_jwt(TENANT, expires_in=3600))
+            until(lambda: wakeup.healthy and wakeup.subscriptions == 2, "resubscribed")
+            drain(woken)
+            jobs.dispatch(TENANT, "test_job", queue="wk-token")
+            assert next_wake(woken) == "wk-token"
+        finally:
+            wakeup.stop()
+            admin.execute("drop policy e2e_wk_token on realtime.messages")
