@@ -301,3 +301,42 @@ async def test_realtime_py_reconnects_and_rejoins_after_the_gateway_restarts(
         assert (await asyncio.wait_for(got.get(), WAIT))["payload"]["queue"] == "restart"
     finally:
         await client.close()
+
+
+async def test_large_messages_are_read_back_and_oversized_ones_dropped(
+    stack: LocalStack, admin: psycopg.Connection[Any], raw: ClientConnection
+) -> None:
+    await send(raw, "realtime:big", "phx_join", {"config": {"private": True}}, "1")
+    assert (await recv(raw))["payload"]["status"] == "ok"
+    send_sql = "select realtime.send(jsonb_build_object('blob', repeat('x', %s)), 'e', 'big')"
+    admin.execute(send_sql, [100_000])  # over NOTIFY's 8000 bytes: announced by id, read back
+    admin.execute(send_sql, [1_500_000])  # over realtime-py's 1 MiB frame limit: dropped
+    admin.execute(send_sql, [10])
+    first, second = await recv(raw), await recv(raw)
+    assert len(first["payload"]["payload"]["blob"]) == 100_000
+    assert first["payload"]["meta"]["id"] == first["payload"]["payload"]["id"]
+    assert len(second["payload"]["payload"]["blob"]) == 10
+
+
+async def test_fan_out_survives_losing_its_listen_connection(
+    admin: psycopg.Connection[Any], raw: ClientConnection
+) -> None:
+    await send(raw, "realtime:relisten", "phx_join", {"config": {"private": True}}, "1")
+    assert (await recv(raw))["payload"]["status"] == "ok"
+    killed = admin.execute(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+        " where application_name = 'supabase_jobs_realtime_listen'"
+    ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    # Messages sent while the hub reconnects are lost (as on Supabase); keep sending until
+    # one gets through.
+    deadline = time.monotonic() + WAIT
+    while True:
+        assert time.monotonic() < deadline, "the hub never listened again"
+        admin.execute("select realtime.send('{\"n\": 1}', 'e', 'relisten')")
+        try:
+            message = json.loads(await asyncio.wait_for(raw.recv(), 0.5))
+            break
+        except TimeoutError:
+            continue
+    assert message["event"] == "broadcast" and message["payload"]["payload"]["n"] == 1

@@ -22,11 +22,13 @@ import psycopg
 
 from supabase_jobs.local._realtime._auth import Identity
 
-__all__ = ["NOTIFY_CHANNEL", "Hub", "Subscriber"]
+__all__ = ["LISTEN_APPLICATION_NAME", "NOTIFY_CHANNEL", "Hub", "Subscriber"]
 
 logger = logging.getLogger("supabase_jobs.local.realtime")
 
 NOTIFY_CHANNEL = "supabase_jobs_realtime"
+#: The LISTEN connection's application_name (to find it in pg_stat_activity).
+LISTEN_APPLICATION_NAME = "supabase_jobs_realtime_listen"
 _RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 #: Called with (topic without ``realtime:``, event, payload, message id).
@@ -130,7 +132,7 @@ class Hub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self._dsn, autocommit=True
+                    self._dsn, autocommit=True, application_name=LISTEN_APPLICATION_NAME
                 ) as conn:
                     await conn.execute("listen " + NOTIFY_CHANNEL)
                     ready.set()
