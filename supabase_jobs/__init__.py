@@ -11,7 +11,8 @@ Quick start::
 
 ``AsyncJobsClient`` has the same methods as coroutines. Every error is a ``JobsError``
 subclass. ``scrub`` / ``scrub_text`` are the secret scrubber the clients use, for your own
-logs. The local stack lives in ``supabase_jobs.local``; the pytest plugin in
+logs. ``RealtimeWakeup`` / ``AsyncRealtimeWakeup`` wake idle workers over Supabase Realtime
+(docs/realtime.md). The local stack lives in ``supabase_jobs.local``; the pytest plugin in
 ``supabase_jobs.testing``; the SQL in ``supabase_jobs.sql``.
 """
 
@@ -46,6 +47,8 @@ from ._errors import (
 )
 from ._models import Job, JobStats, JobStatus
 from ._paging import JobPage
+from ._realtime import AsyncRealtimeWakeup
+from ._realtime_sync import RealtimeWakeup
 from ._registry import JobType, JobTypeRegistry
 from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
 from ._settings import JobsConfig, JobsSettings
@@ -54,6 +57,7 @@ from ._version import __version__
 
 __all__ = [
     "AsyncJobsClient",
+    "AsyncRealtimeWakeup",
     "BackendError",
     "ConfigurationError",
     "ConflictError",
@@ -79,6 +83,7 @@ __all__ = [
     "PayloadValidationError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RealtimeWakeup",
     "SchemaNotInstalledError",
     "ScrubMode",
     "ScrubResult",

@@ -77,3 +77,85 @@ create or replace function auth.jwt() returns jsonb language sql stable as $$
 
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to anon, authenticated, service_role;
+
+-- ---------------------------------------------------------------------------------------
+-- Realtime (local imitation of what Supabase Realtime's tenant migrations create; sources:
+-- supabase/realtime lib/realtime/tenants/repo/migrations, see /docs/realtime.md). On hosted
+-- Supabase the Realtime service streams committed realtime.messages rows to the sockets by
+-- logical replication; here a row trigger pg_notify's them and the local gateway's Realtime
+-- endpoint LISTENs (delivered after commit too, never for a rolled-back insert).
+create schema if not exists realtime;
+grant usage on schema realtime to postgres, anon, authenticated, service_role;
+
+create table if not exists realtime.messages (
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  event text,
+  private boolean default false,
+  updated_at timestamp without time zone not null default now(),
+  inserted_at timestamp without time zone not null default now(),
+  id uuid not null default gen_random_uuid(),
+  constraint messages_pkey primary key (id, inserted_at)
+) partition by range (inserted_at);
+-- Supabase's janitor creates daily partitions (and drops them after 72 h); one default
+-- partition stands in for them on a throwaway local database.
+create table if not exists realtime.messages_default partition of realtime.messages default;
+alter table realtime.messages enable row level security;
+alter table realtime.messages_default enable row level security;
+grant select, insert, update on realtime.messages to anon, authenticated, service_role;
+
+create or replace function realtime.topic() returns text language sql stable as $$
+  select nullif(current_setting('realtime.topic', true), '')::text $$;
+
+-- Same contract as Supabase's: never raises (a failure is a WARNING and the message is lost),
+-- adds "id" to an object payload that has none, runs its insert as the caller (RLS applies).
+create or replace function realtime.send(
+  payload jsonb, event text, topic text, private boolean default true
+) returns void language plpgsql as $$
+declare
+  generated_id uuid;
+  final_payload jsonb;
+begin
+  begin
+    generated_id := gen_random_uuid();
+    if payload ? 'id' then
+      final_payload := payload;
+    else
+      final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+    end if;
+    perform set_config('realtime.topic', topic, true);
+    insert into realtime.messages (id, payload, event, topic, private, extension)
+    values (generated_id, final_payload, event, topic, private, 'broadcast');
+  exception when others then
+    raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;
+  end;
+end;
+$$;
+
+grant execute on function realtime.topic(), realtime.send(jsonb, text, text, boolean)
+  to postgres, anon, authenticated, service_role;
+
+-- Local only: the fan-out hook. NOTIFY carries at most 8000 bytes, so a large message is
+-- announced by id and the endpoint reads the row.
+create or replace function realtime.local_notify_broadcast() returns trigger
+language plpgsql as $$
+declare
+  v_note text;
+begin
+  if new.extension <> 'broadcast' then
+    return null;
+  end if;
+  v_note := json_build_object('id', new.id, 'topic', new.topic, 'event', new.event,
+                              'private', new.private, 'payload', new.payload)::text;
+  if octet_length(v_note) > 7900 then
+    v_note := json_build_object('id', new.id, 'inserted_at', new.inserted_at)::text;
+  end if;
+  perform pg_notify('supabase_jobs_realtime', v_note);
+  return null;
+end;
+$$;
+
+drop trigger if exists local_notify_broadcast on realtime.messages;
+create trigger local_notify_broadcast after insert on realtime.messages
+  for each row execute function realtime.local_notify_broadcast();

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from supabase_jobs.local._gateway._auth import Authenticator
 from supabase_jobs.local._gateway._errors import GatewayError, invalid_body, parse_json
@@ -34,6 +34,7 @@ from supabase_jobs.local._gateway._rpc import RpcPlanner
 from supabase_jobs.local._gateway._schema import SchemaCache, load_schema_cache
 from supabase_jobs.local._gateway._sql import Shape
 from supabase_jobs.local._gateway._tx import RequestContext, run_in_transaction
+from supabase_jobs.local._realtime import RealtimeConfig, RealtimeEndpoint
 
 __all__ = ["GatewayApp", "GatewayConfig"]
 
@@ -115,8 +116,12 @@ class GatewayApp:
         self.pool: AsyncConnectionPool[Any] | None = None
         self.cache = SchemaCache()
         self.rpc = RpcPlanner(config.max_rows)
+        self.realtime = RealtimeEndpoint(
+            RealtimeConfig(config.database_url, config.jwt_secret, config.api_keys)
+        )
         self.app = Starlette(
             routes=[
+                WebSocketRoute("/realtime/v1/websocket", self.realtime),
                 Route("/rest/v1/{path:path}", self._endpoint, methods=_METHODS),
                 Route("/rest/v1", self._endpoint, methods=_METHODS),
                 Route("/{path:path}", self._no_route, methods=_METHODS),

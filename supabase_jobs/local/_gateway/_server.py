@@ -106,7 +106,8 @@ class Gateway:
             access_log=False,
             lifespan="on",
             http="auto",  # httptools when installed, else h11
-            ws="none",
+            ws="websockets-sansio",  # /realtime/v1/websocket
+            ws_max_size=5_000_000,  # Realtime's max_frame_size; larger frames close with 1009
             timeout_graceful_shutdown=self.config.shutdown_timeout,
         )
         server = uvicorn.Server(config)
