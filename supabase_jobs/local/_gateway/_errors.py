@@ -55,6 +55,10 @@ _EXACT_STATUS = {
     "P0001": 400,
     "42P01": 404,
     "42P17": 500,
+    # Deliberate deviation (PostgREST: 500). A too-deep JSON body or a too-wide target list
+    # is the client's choice, and a client must not be told to retry a 5xx for it.
+    "54001": 400,
+    "54011": 400,
 }
 
 
@@ -259,6 +263,10 @@ def db_error(exc: psycopg.Error, *, anon: bool) -> GatewayError:
     """
     diag = exc.diag
     sqlstate = diag.sqlstate
+    if not sqlstate and isinstance(exc, (psycopg.DataError, psycopg.ProgrammingError)):
+        # psycopg refused a value before sending it (a NUL in text, too many parameters):
+        # the request's fault, never the retryable 503 of a broken connection.
+        return GatewayError(400, "22000", "The request holds a value the database cannot take")
     if not sqlstate:
         return GatewayError(503, "PGRST001", "Database client error. Retrying the connection.")
     message = diag.message_primary or ""
