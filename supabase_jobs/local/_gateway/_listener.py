@@ -17,13 +17,15 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg import sql
 
-__all__ = ["RELOAD_PAYLOADS", "SchemaListener"]
+__all__ = ["APPLICATION_NAME", "RELOAD_PAYLOADS", "SchemaListener"]
 
 logger = logging.getLogger("supabase_jobs.local.gateway")
 
 #: Payloads that reload the cache. The gateway keeps no configuration in the database
 #: beyond role settings, which live in the schema cache, so ``reload config`` reloads it too.
 RELOAD_PAYLOADS = frozenset({"reload schema", "reload config", ""})
+#: ``application_name`` of the listening connection (find it in ``pg_stat_activity``).
+APPLICATION_NAME = "supabase-jobs-gateway-listener"
 _FIRST_DELAY = 0.1
 _MAX_DELAY = 5.0
 _READY_TIMEOUT = 10.0
@@ -72,7 +74,9 @@ class SchemaListener:
         connected_before = False
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, application_name=APPLICATION_NAME
+                )
                 async with conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self._listening.set()
