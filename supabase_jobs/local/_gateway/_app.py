@@ -29,6 +29,7 @@ from supabase_jobs.local._gateway._limits import (
     MAX_QUERY_BYTES,
     default_max_body_bytes,
     refuse_nul,
+    whole_number,
 )
 from supabase_jobs.local._gateway._listener import SchemaListener
 from supabase_jobs.local._gateway._plan import (
@@ -58,7 +59,7 @@ _ARRAY_TYPES = frozenset({"*/*", "application/json", "application/*", ""})
 _STRIPPABLE_TYPES = frozenset(
     {"application/vnd.pgrst.array+json", "application/vnd.pgrst.array"} | _SINGULAR_TYPES
 )
-_RANGE = re.compile(r"^\s*([0-9]+)-([0-9]*)\s*$")
+_RANGE = re.compile(r"^\s*([0-9]{1,18})-([0-9]{0,18})\s*$")
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,11 @@ class GatewayApp:
         limit = self.config.max_body_bytes
         declared = request.headers.get("content-length", "")
         chunks: list[bytes] = []
-        size = int(declared) if declared.isascii() and declared.isdigit() else 0
+        size = 0
+        if declared.isascii() and declared.isdigit():
+            # Any length past 18 digits is over every limit; int() would refuse 4,300.
+            number = whole_number(declared)
+            size = limit + 1 if number is None else number
         if size <= limit:
             size = 0
             async for chunk in request.stream():

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_TARGET_COLUMNS",
     "default_max_body_bytes",
     "refuse_nul",
+    "whole_number",
 ]
 
 #: Bytes one jobs row costs in a ``dispatch_many`` body besides its payload: the uuid, tenant,
@@ -64,6 +65,17 @@ def default_max_body_bytes() -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
         raise ValueError(f"{BODY_LIMIT_ENV} must be a positive number of bytes")
     return int(raw)
+
+
+def whole_number(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative int, or ``None`` if it is not ASCII digits or too long.
+
+    Python refuses to convert more than 4,300 digits (a ValueError, so a 500), and no count,
+    offset or size the gateway handles needs more than a bigint's 18 safe digits.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > max_digits:
+        return None
+    return int(text)
 
 
 def refuse_nul(text: str) -> None:

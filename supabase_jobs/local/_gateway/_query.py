@@ -12,7 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from supabase_jobs.local._gateway._errors import GatewayError, invalid_query
-from supabase_jobs.local._gateway._limits import MAX_JSON_PATH_DEPTH, MAX_LOGIC_DEPTH, refuse_nul
+from supabase_jobs.local._gateway._limits import (
+    MAX_JSON_PATH_DEPTH,
+    MAX_LOGIC_DEPTH,
+    refuse_nul,
+    whole_number,
+)
 
 __all__ = [
     "Condition",
@@ -183,7 +188,9 @@ def parse_field(text: str) -> Field:
         key = unquote(key)
         if not key:
             raise invalid_query(f'"failed to parse json path ({text})"')
-        path.append((arrow, int(key) if re.fullmatch(r"-?[0-9]+", key) else key))
+        # An array index is an int4 in Postgres; a longer number can only be an object key.
+        index = re.fullmatch(r"-?[0-9]{1,9}", key)
+        path.append((arrow, int(key) if index else key))
     return Field(name, tuple(path))
 
 
@@ -313,9 +320,10 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
 
 def _parse_int(name: str, value: str) -> int:
     # ASCII only: str.isdigit() accepts "²", which int() then rejects with a ValueError.
-    if not (value.isascii() and value.isdigit()):
-        raise invalid_query(f'"failed to parse {name} parameter ({value})"')
-    return int(value)
+    number = whole_number(value)
+    if number is None:
+        raise invalid_query(f'"failed to parse {name} parameter ({value[:40]})"')
+    return number
 
 
 def is_filter_value(value: str) -> bool:
