@@ -8,6 +8,7 @@ PostgREST's error object, and nothing may be logged at ERROR (a traceback).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -96,5 +97,59 @@ def test_hostile_query_strings_never_get_a_5xx(
     else:
         response = http.delete("/e2e_child?" + query)
     _check(response)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+_header_value = st.lists(
+    st.sampled_from(
+        ["return=representation", "count=exact", "handling=strict", "max-affected=", "timezone=",
+         "application/vnd.pgrst.object+json", "application/vnd.pgrst.array+json", "nulls=stripped",
+         "text/csv", "*/*", ";", ",", "=", "9" * 30, "-", "0", " "]
+    )
+    | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=8),
+    max_size=8,
+).map(lambda parts: "".join(parts).strip() or "x")  # fmt: skip
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=16,
+)
+_body = st.one_of(
+    _json.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(["a", "b", "label", "score", "meta", "nope"]), _json).map(
+        lambda v: json.dumps(v).encode()
+    ),
+    st.integers(0, 3000).map(lambda d: b'{"a":' + b"[" * d + b"]" * d + b"}"),
+    st.binary(max_size=40),
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    target=st.sampled_from(
+        ["/e2e_nopk", "/e2e_nopk?columns=a,b", "/e2e_child?select=label", "/rpc/e2e_echo",
+         "/rpc/e2e_add", "/rpc/e2e_types", "/rpc/e2e_children?select=id&limit=1"]
+    ),
+    prefer=_header_value,
+    accept=_header_value,
+    body=_body,
+)  # fmt: skip
+def test_hostile_headers_and_bodies_never_get_a_5xx(
+    http: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+    target: str,
+    prefer: str,
+    accept: str,
+    body: bytes,
+):
+    caplog.set_level(logging.WARNING, logger="supabase_jobs")
+    headers = {"Prefer": prefer, "Accept": accept, "Content-Type": "application/json"}
+    _check(http.post(target, content=body, headers=headers))
+    _check(http.get(target, headers={"Accept": accept, "Range": prefer, "Prefer": prefer}))
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -25,12 +24,7 @@ from supabase_jobs.local._gateway._errors import (
     parse_json,
     status_for_sqlstate,
 )
-from supabase_jobs.local._gateway._limits import (
-    MAX_QUERY_BYTES,
-    default_max_body_bytes,
-    refuse_nul,
-    whole_number,
-)
+from supabase_jobs.local._gateway._limits import MAX_QUERY_BYTES, default_max_body_bytes
 from supabase_jobs.local._gateway._listener import SchemaListener
 from supabase_jobs.local._gateway._plan import (
     Plan,
@@ -42,6 +36,12 @@ from supabase_jobs.local._gateway._plan import (
 )
 from supabase_jobs.local._gateway._prefer import Preferences, parse_prefer
 from supabase_jobs.local._gateway._query import QueryParams, parse_query
+from supabase_jobs.local._gateway._request import (
+    apply_range_header,
+    media_of,
+    read_body,
+    unread_body,
+)
 from supabase_jobs.local._gateway._response import build_response, error_response, make_checker
 from supabase_jobs.local._gateway._rpc import RpcPlanner
 from supabase_jobs.local._gateway._schema import SchemaCache, denied_object, load_schema_cache
@@ -54,12 +54,6 @@ logger = logging.getLogger("supabase_jobs.local.gateway")
 
 _METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]
 _JSON = "application/json; charset=utf-8"
-_SINGULAR_TYPES = frozenset({"application/vnd.pgrst.object+json", "application/vnd.pgrst.object"})
-_ARRAY_TYPES = frozenset({"*/*", "application/json", "application/*", ""})
-_STRIPPABLE_TYPES = frozenset(
-    {"application/vnd.pgrst.array+json", "application/vnd.pgrst.array"} | _SINGULAR_TYPES
-)
-_RANGE = re.compile(r"^\s*([0-9]{1,18})-([0-9]{0,18})\s*$")
 
 
 @dataclass(frozen=True)
@@ -213,7 +207,7 @@ class GatewayApp:
         except Exception:  # never a traceback to the client
             logger.exception("unexpected gateway error", extra={"action": "gateway_request"})
             response = error_response(GatewayError(500, "XX000", "Internal gateway error"))
-        if response.status_code >= 400 and _unread_body(request):
+        if response.status_code >= 400 and unread_body(request):
             # Refused before its body was read: close instead of draining what may be
             # megabytes the client chose to send.
             response.headers["connection"] = "close"
@@ -235,54 +229,6 @@ class GatewayApp:
             )
         return profile, True
 
-    @staticmethod
-    def _media(accept: str | None) -> tuple[bool, bool]:
-        """``(singular, strip nulls)`` from ``Accept``; the first type offered that fits wins."""
-        if not accept:
-            return False, False
-        for part in accept.split(","):
-            media, *params = (p.strip().lower() for p in part.split(";"))
-            strip = media in _STRIPPABLE_TYPES and "nulls=stripped" in params
-            if media in _SINGULAR_TYPES:
-                return True, strip
-            if media in _ARRAY_TYPES or media in _STRIPPABLE_TYPES:
-                return False, strip
-        raise GatewayError(406, "PGRST107", f"None of these media types are available: {accept}")
-
-    async def _body(self, request: Request) -> str:
-        media = request.headers.get("content-type", "application/json").split(";", 1)[0]
-        if media.strip().lower() not in ("application/json", ""):
-            raise GatewayError(415, "PGRST107", f"Content-Type not acceptable: {media.strip()}")
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        chunks: list[bytes] = []
-        size = 0
-        if declared.isascii() and declared.isdigit():
-            # Any length past 18 digits is over every limit; int() would refuse 4,300.
-            number = whole_number(declared)
-            size = limit + 1 if number is None else number
-        if size <= limit:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    break
-                chunks.append(chunk)
-        if size > limit:
-            # What a proxy in front of PostgREST answers; the code is the status, as
-            # supabase-py reports a proxy's non-JSON error.
-            raise GatewayError(
-                413, "413", "Payload Too Large", f"The request body exceeds {limit} bytes."
-            )
-        request.state.body_read = True
-        try:
-            text = b"".join(chunks).decode()
-        except UnicodeDecodeError:
-            raise invalid_body() from None
-        # A raw NUL is not JSON; one reaching libpq unparsed (``columns=``) would be a 503.
-        refuse_nul(text)
-        return text
-
     async def _handle(self, request: Request) -> Response:
         method = request.method
         path = request.path_params.get("path", "").strip("/")
@@ -299,7 +245,7 @@ class GatewayApp:
         schema, from_profile = self._schema(request, method)
         cache = self.cache  # one snapshot per request, whatever a reload does meanwhile
         prefs = parse_prefer(headers.getlist("prefer"), cache.timezones)
-        singular, strip = self._media(headers.get("accept"))
+        singular, strip = media_of(headers.get("accept"))
         if len(request.scope.get("query_string", b"")) > self.config.max_query_bytes:
             raise GatewayError(
                 414,
@@ -308,12 +254,12 @@ class GatewayApp:
                 f"The query string exceeds {self.config.max_query_bytes} bytes.",
             )
         query = parse_query(request.query_params.multi_items(), rpc=is_rpc)
-        self._apply_range_header(request, query)
+        apply_range_header(request, query)
         body = None
         if method in ("POST", "PATCH"):
             # Who may write here is settled before a byte of the body is read.
             await self._refuse_unpermitted(cache, auth, schema, segments, method)
-            body = await self._body(request)
+            body = await read_body(request, self.config.max_body_bytes)
         head = method == "HEAD"
         shape = Shape(singular=singular, head=head, strip=strip)
         if is_rpc:
@@ -343,22 +289,6 @@ class GatewayApp:
         if from_profile:
             response.headers["content-profile"] = schema
         return response
-
-    @staticmethod
-    def _apply_range_header(request: Request, query: QueryParams) -> None:
-        value = request.headers.get("range")
-        if request.method not in ("GET", "HEAD") or not value:
-            return
-        match = _RANGE.match(value)
-        if match is None:
-            return
-        start = int(match[1])
-        query.offset = max(query.offset, start)
-        if match[2]:
-            count = int(match[2]) - start + 1
-            if count < 0:
-                raise GatewayError(416, "PGRST103", "Requested range not satisfiable")
-            query.limit = count if query.limit is None else min(query.limit, count)
 
     async def _refuse_unpermitted(
         self, cache: SchemaCache, auth: AuthResult, schema: str, segments: list[str], method: str
@@ -441,11 +371,3 @@ def _no_table(schema: str, name: str) -> GatewayError:
     return GatewayError(
         404, "PGRST205", f"Could not find the table '{schema}.{name}' in the schema cache"
     )
-
-
-def _unread_body(request: Request) -> bool:
-    """Whether the request announced a body the gateway did not read."""
-    if getattr(request.state, "body_read", False):
-        return False
-    headers = request.headers
-    return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
