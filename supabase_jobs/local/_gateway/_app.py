@@ -20,8 +20,9 @@ from starlette.routing import Route
 from supabase_jobs.local._gateway._auth import Authenticator, AuthResult
 from supabase_jobs.local._gateway._errors import (
     GatewayError,
+    JsonObject,
     invalid_body,
-    parse_json,
+    parse_json_keys,
     status_for_sqlstate,
 )
 from supabase_jobs.local._gateway._limits import MAX_QUERY_BYTES, default_max_body_bytes
@@ -341,8 +342,8 @@ class GatewayApp:
         assert body is not None
         if method == "PATCH":
             refuse_range_on_write(query)
-            parsed = parse_json(body)
-            if not isinstance(parsed, dict):
+            parsed = parse_json_keys(body)
+            if not isinstance(parsed, JsonObject):
                 raise invalid_body()
             keys = list(query.columns) if query.columns is not None else list(parsed)
             return plan_update(table, query, prefs, body, keys, shape=shape)
@@ -354,17 +355,17 @@ class GatewayApp:
             if not body.strip():
                 raise invalid_body()
             return list(query.columns)
-        parsed = parse_json(body)
-        if isinstance(parsed, dict):
+        parsed = parse_json_keys(body)
+        if isinstance(parsed, JsonObject):
             return list(parsed)
-        if not isinstance(parsed, list) or not all(isinstance(row, dict) for row in parsed):
+        if not isinstance(parsed, list) or not all(isinstance(row, JsonObject) for row in parsed):
             raise invalid_body()
         if not parsed:
             return []
-        first = parsed[0].keys()
-        if any(row.keys() != first for row in parsed):
+        first = frozenset(parsed[0])
+        if any(row is not parsed[0] and frozenset(row) != first for row in parsed):
             raise invalid_body("All object keys must match")
-        return list(first)
+        return list(parsed[0])
 
 
 def _no_table(schema: str, name: str) -> GatewayError:
