@@ -12,12 +12,15 @@ import logging
 import socket
 import tracemalloc
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from supabase import ClientOptions, create_client
 
+from supabase_jobs import JobsClient
 from supabase_jobs.local import Gateway, GatewayConfig, LocalStack
 from supabase_jobs.local._gateway._errors import GatewayError
 from supabase_jobs.local._gateway._limits import (
@@ -173,6 +176,38 @@ def test_default_limit_holds_the_largest_dispatch_many():
     # 10,000 rows of ~700 bytes of columns plus a 4 KiB payload each.
     assert DEFAULT_MAX_BODY_BYTES >= 10_000 * (700 + 4096)
     assert GatewayConfig("dsn", "secret").max_body_bytes == DEFAULT_MAX_BODY_BYTES
+
+
+def test_default_limit_holds_what_the_sdk_sends_for_10000_jobs(stack: LocalStack, db):
+    """Measure the SDK's real ``dispatch_many`` body per job, with 4 KiB payloads and the
+    longest idempotency keys, through the gateway; 10,000 of those must fit the default."""
+    sizes: list[int] = []
+
+    def record(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/jobs"):
+            sizes.append(len(request.content))
+
+    jobs = [
+        {
+            "tenant_id": "1521f0ae-4db7-4110-a993-c494535d9b00",
+            "type": "test_job",
+            "payload": {"text": "x" * 4000, "n": i},
+            "idempotency_key": f"{i:0255d}",
+            "queue": "q" * 63,
+            "priority": -100,
+            "max_attempts": 1000,
+            "run_at": datetime(2030, 1, 1, tzinfo=timezone.utc),
+        }
+        for i in range(100)
+    ]
+    with httpx.Client(timeout=60, event_hooks={"request": [record]}) as http_client:
+        options = ClientOptions(httpx_client=http_client, postgrest_client_retry=False)
+        client = JobsClient(create_client(stack.url, stack.service_role_key, options))
+        assert len(client.dispatch_many(jobs)) == 100
+    assert len(sizes) == 1
+    per_job = sizes[0] / len(jobs)
+    assert per_job > 4096
+    assert 10_000 * per_job <= DEFAULT_MAX_BODY_BYTES, per_job
 
 
 def test_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):

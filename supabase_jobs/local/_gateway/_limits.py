@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 #: Bytes one jobs row costs in a ``dispatch_many`` body besides its payload: the uuid, tenant,
-#: type, queue, timestamps and a 255-character idempotency key, JSON-quoted (about 700 bytes,
-#: rounded up).
+#: type, queue, timestamps and a 255-character idempotency key, JSON-quoted (measured: under
+#: 600 bytes, rounded up).
 _ROW_OVERHEAD_BYTES = 1024
 #: A generous typical payload. The SDK accepts up to 256 KiB per job, but 10,000 of those
 #: (2.5 GiB) is no request a gateway should buffer; raise the limit for such batches.
