@@ -49,7 +49,8 @@ def test_missing_column_in_filter_is_42703(http: httpx.Client):
         "limit=ten",
         "offset=-1",
         "id=fts.word",  # outside the supported subset
-        "id=eq(any).{1,2}",
+        "id=eq(some).{1,2}",  # only (any) and (all) quantify
+        "id=neq(any).{1,2}",  # neq takes no quantifier in PostgREST
     ],
 )
 def test_bad_query_string_is_pgrst100(http: httpx.Client, query: str):

@@ -223,3 +223,50 @@ def test_delete_without_filter_is_refused(sb: Client, http: httpx.Client, db, ta
         "message": "DELETE requires a WHERE clause",
     }
     assert db.execute("select count(*) from public.e2e_child").fetchone() == (4,)
+
+
+# -- quantified operators (postgrest-py's like_all_of / like_any_of) -----------------------
+
+
+@pytest.fixture
+def countries(db: psycopg.Connection[Any]) -> None:
+    db.execute(
+        "insert into public.e2e_child (label, score) values"
+        " ('Afghanistan', 4), ('Albania', 8), ('Algeria', 12)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "pattern", "expected"),
+    [
+        ("like_all_of", "A*,*n", ["Afghanistan"]),
+        ("like_any_of", "Al*,*ia", ["Albania", "Algeria"]),
+        ("ilike_all_of", "a*,*n", ["Afghanistan"]),
+        ("ilike_any_of", "al*,*ia", ["Albania", "Algeria"]),
+    ],
+)
+def test_like_any_and_all_of(sb: Client, countries, method: str, pattern: str, expected):
+    builder = sb.table("e2e_child").select("label").order("label")
+    result = getattr(builder, method)("label", pattern).execute()
+    assert [row["label"] for row in data(result)] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("score=gt(any).{5,10}", ["Albania", "Algeria"]),
+        ("score=eq(all).{4}", ["Afghanistan"]),
+        ("label=not.like(any).{Al*}", ["Afghanistan"]),
+        ("or=(score.eq(any).{4,8},label.eq.x)", ["Afghanistan", "Albania"]),
+        ('label=eq(any).{"a,b",Albania}', ["Albania"]),
+    ],
+)
+def test_quantified_operators(http: httpx.Client, countries, query: str, expected):
+    response = http.get("/e2e_child?select=label&order=label&" + query)
+    assert [row["label"] for row in response.json()] == expected
+
+
+def test_quantified_operator_needs_an_array(http: httpx.Client, countries):
+    response = http.get("/e2e_child?score=eq(any).(1,2)")
+    assert response.status_code == 400
+    assert response.json()["code"] == "22P02"  # Postgres: malformed array literal

@@ -1,7 +1,7 @@
 """Parse PostgREST query strings: ``select``, filters, logic trees, ``order``, ranges, ``columns``.
 
 The grammar follows PostgREST v14 (``ApiRequest/QueryParams.hs``) for the subset supabase-py
-sends. Anything outside it (embedding, aggregates, quantified or full-text operators) is a
+sends. Anything outside it (embedding, aggregates, full-text operators) is a
 PostgREST-shaped error, never silently ignored: ignoring a filter would widen a result.
 """
 
@@ -41,6 +41,8 @@ _UNSUPPORTED_ALT = "|".join(sorted(_UNSUPPORTED_OPS))
 _OP_PREFIX = re.compile(
     rf"^(?:not\.)?(?:(?:{_OPS_ALT})(?:\((?:any|all)\))?|(?:{_UNSUPPORTED_ALT})(?:\([^)]*\))?)\."
 )
+# Operators PostgREST lets take ``(any)``/``(all)``.
+_QUANTIFIED = re.compile(r"(eq|gt|gte|lt|lte|like|ilike|match|imatch)\((any|all)\)")
 _LOGIC_KEYS = frozenset({"and", "or", "not.and", "not.or"})
 _ARROW = re.compile(r"(->>?)")
 _IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
@@ -75,13 +77,18 @@ class SelectItem:
 
 @dataclass(frozen=True)
 class Condition:
-    """A filter ``field=op.value`` (``values`` holds the ``in`` list)."""
+    """A filter ``field=op.value`` (``values`` holds the ``in`` list).
+
+    ``quantifier`` is ``any``/``all`` for ``like(any).{a,b}``: ``value`` is then an array
+    literal compared with ``op ANY(...)``/``op ALL(...)``.
+    """
 
     field: Field
     op: str
     value: str
     values: tuple[str, ...] = ()
     negated: bool = False
+    quantifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,11 @@ def parse_condition(fld: Field, text: str, *, in_logic: bool = False) -> Conditi
     op, sep, value = body.partition(".")
     if not sep:
         raise invalid_query(f'"failed to parse filter ({text})"')
+    quantified = _QUANTIFIED.fullmatch(op)
+    if quantified is not None:
+        # The value is an array literal ({a,b}) that Postgres parses, as with PostgREST.
+        value = unquote(value) if in_logic else value
+        return Condition(fld, quantified[1], value, (), negated, quantified[2])
     base_op = op.split("(", 1)[0]
     if base_op in _UNSUPPORTED_OPS or "(" in op:
         raise invalid_query(

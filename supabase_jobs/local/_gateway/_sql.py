@@ -146,6 +146,14 @@ def condition_sql(cond: Condition, qual: sql.Composable, params: Params) -> sql.
         expr: sql.Composable = sql.SQL("{} {}").format(col, sql.SQL(_IS_SQL[cond.value.lower()]))
     elif cond.op == "in":
         expr = sql.SQL("{} = ANY({})").format(col, params.add(array_literal(cond.values)))
+    elif cond.quantifier is not None:
+        value = cond.value.replace("*", "%") if cond.op in ("like", "ilike") else cond.value
+        expr = sql.SQL("{} {} {}({})").format(
+            col,
+            sql.SQL(_BINARY_OPS[cond.op]),
+            sql.SQL("ANY" if cond.quantifier == "any" else "ALL"),
+            params.add(value),
+        )
     else:
         value = cond.value.replace("*", "%") if cond.op in ("like", "ilike") else cond.value
         expr = sql.SQL("{} {} {}").format(col, sql.SQL(_BINARY_OPS[cond.op]), params.add(value))
