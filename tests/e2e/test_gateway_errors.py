@@ -49,7 +49,8 @@ def test_missing_column_in_filter_is_42703(http: httpx.Client):
         "limit=ten",
         "offset=-1",
         "id=fts.word",  # outside the supported subset
-        "id=eq(any).{1,2}",
+        "id=eq(some).{1,2}",  # only (any) and (all) quantify
+        "id=neq(any).{1,2}",  # neq takes no quantifier in PostgREST
     ],
 )
 def test_bad_query_string_is_pgrst100(http: httpx.Client, query: str):
@@ -155,23 +156,6 @@ def test_tx_rollback_is_not_honoured(http: httpx.Client, db: psycopg.Connection[
     )
     assert response.status_code == 201
     assert db.execute("select count(*) from public.e2e_parent").fetchone() == (1,)
-
-
-def test_huge_body_is_413(stack: LocalStack, db: psycopg.Connection[Any]):
-    limit = 32 * 1024 * 1024
-    headers = {
-        "apikey": stack.service_role_key,
-        "Authorization": f"Bearer {stack.service_role_key}",
-    }
-    body = b'{"name":"' + b"x" * (limit + 10) + b'"}'
-    with httpx.Client(timeout=60) as client:
-        response = client.post(
-            stack.rest_url + "/e2e_parent",
-            content=body,
-            headers={**headers, "Content-Type": "application/json"},
-        )
-    assert response.status_code == 413
-    assert response.json()["code"] == "413"
 
 
 def test_injection_through_identifiers_and_values_is_inert(http: httpx.Client, db):

@@ -5,20 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from supabase_jobs.local._gateway._auth import Authenticator
-from supabase_jobs.local._gateway._errors import GatewayError, invalid_body, parse_json
+from supabase_jobs.local._gateway._auth import Authenticator, AuthResult
+from supabase_jobs.local._gateway._errors import (
+    GatewayError,
+    JsonObject,
+    invalid_body,
+    parse_json_keys,
+    status_for_sqlstate,
+)
+from supabase_jobs.local._gateway._limits import MAX_QUERY_BYTES, default_max_body_bytes
+from supabase_jobs.local._gateway._listener import SchemaListener
 from supabase_jobs.local._gateway._plan import (
     Plan,
     plan_delete,
@@ -29,9 +37,15 @@ from supabase_jobs.local._gateway._plan import (
 )
 from supabase_jobs.local._gateway._prefer import Preferences, parse_prefer
 from supabase_jobs.local._gateway._query import QueryParams, parse_query
+from supabase_jobs.local._gateway._request import (
+    apply_range_header,
+    media_of,
+    read_body,
+    unread_body,
+)
 from supabase_jobs.local._gateway._response import build_response, error_response, make_checker
 from supabase_jobs.local._gateway._rpc import RpcPlanner
-from supabase_jobs.local._gateway._schema import SchemaCache, load_schema_cache
+from supabase_jobs.local._gateway._schema import SchemaCache, denied_object, load_schema_cache
 from supabase_jobs.local._gateway._sql import Shape
 from supabase_jobs.local._gateway._tx import RequestContext, run_in_transaction
 from supabase_jobs.local._realtime import RealtimeConfig, RealtimeEndpoint
@@ -42,9 +56,6 @@ logger = logging.getLogger("supabase_jobs.local.gateway")
 
 _METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT", "OPTIONS"]
 _JSON = "application/json; charset=utf-8"
-_SINGULAR_TYPES = frozenset({"application/vnd.pgrst.object+json", "application/vnd.pgrst.object"})
-_ARRAY_TYPES = frozenset({"*/*", "application/json", "application/*", ""})
-_RANGE = re.compile(r"^\s*([0-9]+)-([0-9]*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,12 @@ class GatewayConfig:
         anon_role: Role for requests without a JWT (``db-anon-role``).
         api_keys: ``sb_`` keys mapped to the JWT they stand for (Kong's rule).
         max_rows: Cap on rows returned by reads (``db-max-rows``, 1000 on Supabase).
-        max_body_bytes: Larger request bodies are refused with 413.
+        max_body_bytes: Larger request bodies are refused with 413, while streaming (never
+            buffered past the limit). Default: ``SUPABASE_JOBS_GATEWAY_MAX_BODY_BYTES``, else
+            a 10,000-job ``dispatch_many`` with 4 KiB payloads (see ``_limits``).
+        max_query_bytes: Longer query strings are refused with 414.
+        channel: The ``LISTEN`` channel for ``NOTIFY pgrst, 'reload schema'``
+            (``db-channel``); ``None`` turns the listener off.
         pool_min_size: Connections kept open.
         pool_max_size: Connections at most.
         pool_timeout: Seconds a request waits for a free connection before PGRST003/504
@@ -75,7 +91,9 @@ class GatewayConfig:
     anon_role: str = "anon"
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     max_rows: int | None = 1000
-    max_body_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: int = field(default_factory=default_max_body_bytes)
+    max_query_bytes: int = MAX_QUERY_BYTES
+    channel: str | None = "pgrst"
     pool_min_size: int = 2
     pool_max_size: int = 10
     pool_timeout: float = 10.0
@@ -114,6 +132,7 @@ class GatewayApp:
             config.jwt_secret, anon_role=config.anon_role, api_keys=config.api_keys
         )
         self.pool: AsyncConnectionPool[Any] | None = None
+        self.listener: SchemaListener | None = None
         self.cache = SchemaCache()
         self.rpc = RpcPlanner(config.max_rows)
         self.realtime = RealtimeEndpoint(
@@ -147,10 +166,19 @@ class GatewayApp:
         )
         await pool.open(wait=True, timeout=30)
         self.pool = pool
+        listener = None
         try:
             await self.reload_schema()
+            if self.config.channel is not None:
+                listener = SchemaListener(
+                    self.config.database_url, self.config.channel, self.reload_schema
+                )
+                await listener.start()
+                self.listener = listener
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             self.pool = None
             await pool.close()
 
@@ -158,7 +186,9 @@ class GatewayApp:
         """Read the schema cache again (after migrations, like PostgREST's reload)."""
         assert self.pool is not None
         async with self.pool.connection() as conn:
-            self.cache = await load_schema_cache(conn, self.config.schemas)
+            cache = await load_schema_cache(conn, self.config.schemas)
+        # One assignment: a request sees the old cache or the new one, never a mix.
+        self.cache = cache
         self.rpc.clear()  # cached plans name functions of the old cache
 
     async def _no_route(self, _request: Request) -> Response:
@@ -183,6 +213,10 @@ class GatewayApp:
         except Exception:  # never a traceback to the client
             logger.exception("unexpected gateway error", extra={"action": "gateway_request"})
             response = error_response(GatewayError(500, "XX000", "Internal gateway error"))
+        if response.status_code >= 400 and unread_body(request):
+            # Refused before its body was read: close instead of draining what may be
+            # megabytes the client chose to send.
+            response.headers["connection"] = "close"
         # Supabase's API gateway tags every response; clients quote it in error reports.
         response.headers["sb-request-id"] = str(uuid.uuid4())
         return response
@@ -201,44 +235,6 @@ class GatewayApp:
             )
         return profile, True
 
-    @staticmethod
-    def _singular(accept: str | None) -> bool:
-        if not accept:
-            return False
-        for part in accept.split(","):
-            media = part.split(";", 1)[0].strip().lower()
-            if media in _SINGULAR_TYPES:
-                return True
-            if media in _ARRAY_TYPES:
-                return False
-        raise GatewayError(406, "PGRST107", f"None of these media types are available: {accept}")
-
-    async def _body(self, request: Request) -> str:
-        media = request.headers.get("content-type", "application/json").split(";", 1)[0]
-        if media.strip().lower() not in ("application/json", ""):
-            raise GatewayError(415, "PGRST107", f"Content-Type not acceptable: {media.strip()}")
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        chunks: list[bytes] = []
-        size = int(declared) if declared.isascii() and declared.isdigit() else 0
-        if size <= limit:
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    break
-                chunks.append(chunk)
-        if size > limit:
-            # What a proxy in front of PostgREST answers; the code is the status, as
-            # supabase-py reports a proxy's non-JSON error.
-            raise GatewayError(
-                413, "413", "Payload Too Large", f"The request body exceeds {limit} bytes."
-            )
-        try:
-            return b"".join(chunks).decode()
-        except UnicodeDecodeError:
-            raise invalid_body() from None
-
     async def _handle(self, request: Request) -> Response:
         method = request.method
         path = request.path_params.get("path", "").strip("/")
@@ -253,19 +249,31 @@ class GatewayApp:
         headers = request.headers
         auth = self.auth.authenticate(headers.get("authorization"), headers.get("apikey"))
         schema, from_profile = self._schema(request, method)
-        prefs = parse_prefer(headers.getlist("prefer"), self.cache.timezones)
-        singular = self._singular(headers.get("accept"))
+        cache = self.cache  # one snapshot per request, whatever a reload does meanwhile
+        prefs = parse_prefer(headers.getlist("prefer"), cache.timezones)
+        singular, strip = media_of(headers.get("accept"))
+        if len(request.scope.get("query_string", b"")) > self.config.max_query_bytes:
+            raise GatewayError(
+                414,
+                "414",
+                "URI Too Long",
+                f"The query string exceeds {self.config.max_query_bytes} bytes.",
+            )
         query = parse_query(request.query_params.multi_items(), rpc=is_rpc)
-        self._apply_range_header(request, query)
-        body = await self._body(request) if method in ("POST", "PATCH") else None
+        apply_range_header(request, query)
+        body = None
+        if method in ("POST", "PATCH"):
+            # Who may write here is settled before a byte of the body is read.
+            await self._refuse_unpermitted(cache, auth, schema, segments, method)
+            body = await read_body(request, self.config.max_body_bytes)
         head = method == "HEAD"
-        shape = Shape(singular=singular, head=head)
+        shape = Shape(singular=singular, head=head, strip=strip)
         if is_rpc:
             plan = self.rpc.plan(
-                self.cache, schema, segments[1], method, query, prefs, body, shape=shape
+                cache, schema, segments[1], method, query, prefs, body, shape=shape
             )
         else:
-            plan = self._plan_table(schema, segments[0], method, query, prefs, body, shape)
+            plan = self._plan_table(cache, schema, segments[0], method, query, prefs, body, shape)
         ctx = RequestContext(
             auth=auth,
             search_path=", ".join(
@@ -275,7 +283,7 @@ class GatewayApp:
             path="/" + path,
             headers=dict(headers),
             cookies=dict(request.cookies),
-            role_settings=self.cache.role_settings.get(auth.role, ()),
+            role_settings=cache.role_settings.get(auth.role, ()),
             timezone=prefs.timezone,
         )
         if self.pool is None:
@@ -283,29 +291,43 @@ class GatewayApp:
                 503, "PGRST002", "Could not query the database for the schema cache. Retrying."
             )
         result = await run_in_transaction(self.pool, plan, ctx, make_checker(plan, prefs, singular))
-        response = build_response(plan, result, prefs, singular, head)
+        response = build_response(plan, result, prefs, singular, head, strip=strip)
         if from_profile:
             response.headers["content-profile"] = schema
         return response
 
-    @staticmethod
-    def _apply_range_header(request: Request, query: QueryParams) -> None:
-        value = request.headers.get("range")
-        if request.method not in ("GET", "HEAD") or not value:
+    async def _refuse_unpermitted(
+        self, cache: SchemaCache, auth: AuthResult, schema: str, segments: list[str], method: str
+    ) -> None:
+        """Answer 42501 (401 for anon, else 403) before the body when the role may not write.
+
+        The schema cache says who lacked the privilege at load time; the database confirms it
+        now before refusing, so a GRANT made since then is never refused. An unknown table
+        is PGRST205 here too, so no body is read for it either.
+        """
+        is_rpc = segments[0] == "rpc"
+        name = segments[-1]
+        if not is_rpc and (schema, name) not in cache.tables:
+            raise _no_table(schema, name)
+        action = "execute" if is_rpc else ("insert" if method == "POST" else "update")
+        if not cache.may_be_denied(auth.role, schema, name, action) or self.pool is None:
             return
-        match = _RANGE.match(value)
-        if match is None:
-            return
-        start = int(match[1])
-        query.offset = max(query.offset, start)
-        if match[2]:
-            count = int(match[2]) - start + 1
-            if count < 0:
-                raise GatewayError(416, "PGRST103", "Requested range not satisfiable")
-            query.limit = count if query.limit is None else min(query.limit, count)
+        try:
+            async with self.pool.connection() as conn:
+                kind = await denied_object(conn, auth.role, schema, name, action)
+        except (psycopg.Error, PoolTimeout):
+            return  # undecided: the statement itself will be refused if it must be
+        if kind is not None:
+            target = schema if kind == "schema" else name
+            raise GatewayError(
+                status_for_sqlstate("42501", "", anon=auth.anon),
+                "42501",
+                f"permission denied for {kind} {target}",
+            )
 
     def _plan_table(
         self,
+        cache: SchemaCache,
         schema: str,
         name: str,
         method: str,
@@ -314,11 +336,9 @@ class GatewayApp:
         body: str | None,
         shape: Shape,
     ) -> Plan:
-        table = self.cache.tables.get((schema, name))
+        table = cache.tables.get((schema, name))
         if table is None:
-            raise GatewayError(
-                404, "PGRST205", f"Could not find the table '{schema}.{name}' in the schema cache"
-            )
+            raise _no_table(schema, name)
         if method in ("GET", "HEAD"):
             return plan_read(table, query, prefs, shape=shape, max_rows=self.config.max_rows)
         if method == "DELETE":
@@ -327,8 +347,8 @@ class GatewayApp:
         assert body is not None
         if method == "PATCH":
             refuse_range_on_write(query)
-            parsed = parse_json(body)
-            if not isinstance(parsed, dict):
+            parsed = parse_json_keys(body)
+            if not isinstance(parsed, JsonObject):
                 raise invalid_body()
             keys = list(query.columns) if query.columns is not None else list(parsed)
             return plan_update(table, query, prefs, body, keys, shape=shape)
@@ -340,14 +360,20 @@ class GatewayApp:
             if not body.strip():
                 raise invalid_body()
             return list(query.columns)
-        parsed = parse_json(body)
-        if isinstance(parsed, dict):
+        parsed = parse_json_keys(body)
+        if isinstance(parsed, JsonObject):
             return list(parsed)
-        if not isinstance(parsed, list) or not all(isinstance(row, dict) for row in parsed):
+        if not isinstance(parsed, list) or not all(isinstance(row, JsonObject) for row in parsed):
             raise invalid_body()
         if not parsed:
             return []
-        first = parsed[0].keys()
-        if any(row.keys() != first for row in parsed):
+        first = frozenset(parsed[0])
+        if any(row is not parsed[0] and frozenset(row) != first for row in parsed):
             raise invalid_body("All object keys must match")
-        return list(first)
+        return list(parsed[0])
+
+
+def _no_table(schema: str, name: str) -> GatewayError:
+    return GatewayError(
+        404, "PGRST205", f"Could not find the table '{schema}.{name}' in the schema cache"
+    )

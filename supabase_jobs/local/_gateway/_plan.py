@@ -37,6 +37,7 @@ __all__ = [
     "plan_read",
     "plan_update",
     "refuse_range_on_write",
+    "require_where",
 ]
 
 _SOURCE = sql.Identifier("pgrst_source")
@@ -230,6 +231,8 @@ def plan_update(
     qual = table_ident(table)
     columns = check_columns(table, keys)
     where = where_sql(query.filters, qual, params)
+    if columns:
+        require_where(query, "UPDATE")
     if not columns:
         # PostgREST answers an empty PATCH without touching any row.
         cte = sql.SQL("SELECT {}.* FROM {} WHERE false").format(qual, qual)
@@ -253,11 +256,23 @@ def plan_update(
 
 def plan_delete(table: Table, query: QueryParams, prefs: Preferences, *, shape: Shape) -> Plan:
     """DELETE on a table, filtered."""
+    require_where(query, "DELETE")
     params = Params()
     qual = table_ident(table)
     where = where_sql(query.filters, qual, params)
     cte = sql.SQL("DELETE FROM {}{} RETURNING {}").format(qual, where, _returning(table, prefs))
     return _mutation(table, query, prefs, cte, shape=shape, kind="delete", params=params)
+
+
+def require_where(query: QueryParams, verb: str) -> None:
+    """Hosted Supabase's guard (``pg_safeupdate``): no UPDATE or DELETE of every row.
+
+    Supabase loads ``safeupdate`` for the API's login role, so an unfiltered PATCH or DELETE
+    fails at parse analysis with 21000, which PostgREST answers 400 because the message ends
+    "requires a WHERE clause".
+    """
+    if not query.filters:
+        raise GatewayError(400, "21000", f"{verb} requires a WHERE clause")
 
 
 def refuse_range_on_write(query: QueryParams) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from supabase_jobs.local._gateway._errors import GatewayError
+from supabase_jobs.local._gateway._limits import whole_number
 
 __all__ = ["Preferences", "parse_prefer"]
 
@@ -103,8 +104,8 @@ def parse_prefer(headers: list[str], timezones: frozenset[str]) -> Preferences:
             key, value = key.strip(), value.strip()
             if sep and key in _CHOICES and value in _CHOICES[key]:
                 values.setdefault(key, value)
-            elif sep and key == "max-affected" and value.isascii() and value.isdigit():
-                max_affected = int(value) if max_affected is None else max_affected
+            elif sep and key == "max-affected" and whole_number(value) is not None:
+                max_affected = whole_number(value) if max_affected is None else max_affected
             elif sep and key == "timezone" and value in timezones:
                 values.setdefault(key, value)
             else:

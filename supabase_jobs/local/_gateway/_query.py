@@ -1,7 +1,7 @@
 """Parse PostgREST query strings: ``select``, filters, logic trees, ``order``, ranges, ``columns``.
 
 The grammar follows PostgREST v14 (``ApiRequest/QueryParams.hs``) for the subset supabase-py
-sends. Anything outside it (embedding, aggregates, quantified or full-text operators) is a
+sends. Anything outside it (embedding, aggregates, full-text operators) is a
 PostgREST-shaped error, never silently ignored: ignoring a filter would widen a result.
 """
 
@@ -12,6 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from supabase_jobs.local._gateway._errors import GatewayError, invalid_query
+from supabase_jobs.local._gateway._limits import (
+    MAX_JSON_PATH_DEPTH,
+    MAX_LOGIC_DEPTH,
+    refuse_nul,
+    whole_number,
+)
 
 __all__ = [
     "Condition",
@@ -35,6 +41,8 @@ _UNSUPPORTED_ALT = "|".join(sorted(_UNSUPPORTED_OPS))
 _OP_PREFIX = re.compile(
     rf"^(?:not\.)?(?:(?:{_OPS_ALT})(?:\((?:any|all)\))?|(?:{_UNSUPPORTED_ALT})(?:\([^)]*\))?)\."
 )
+# Operators PostgREST lets take ``(any)``/``(all)``.
+_QUANTIFIED = re.compile(r"(eq|gt|gte|lt|lte|like|ilike|match|imatch)\((any|all)\)")
 _LOGIC_KEYS = frozenset({"and", "or", "not.and", "not.or"})
 _ARROW = re.compile(r"(->>?)")
 _IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
@@ -69,13 +77,18 @@ class SelectItem:
 
 @dataclass(frozen=True)
 class Condition:
-    """A filter ``field=op.value`` (``values`` holds the ``in`` list)."""
+    """A filter ``field=op.value`` (``values`` holds the ``in`` list).
+
+    ``quantifier`` is ``any``/``all`` for ``like(any).{a,b}``: ``value`` is then an array
+    literal compared with ``op ANY(...)``/``op ALL(...)``.
+    """
 
     field: Field
     op: str
     value: str
     values: tuple[str, ...] = ()
     negated: bool = False
+    quantifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,11 +128,13 @@ def split_top(text: str, sep: str = ",") -> list[str]:
 
     As in PostgREST's grammar, a double quote opens a quoted token only where a token
     starts (after ``sep``, ``(`` or an operator's ``.``); elsewhere it is a plain
-    character. Unbalanced parentheses or an unterminated quote are a parse error
-    (PGRST100), never a differently-shaped filter.
+    character. A ``{`` there opens an array literal (``tags.cs.{a,b}``), which runs to the
+    next ``}`` (PostgREST's ``pPgArray``: no nesting, no quoting inside). Unbalanced
+    parentheses, braces or quotes are a parse error (PGRST100), never a differently-shaped
+    filter.
     """
     parts: list[str] = []
-    depth, quoted, start, i = 0, False, 0, 0
+    depth, quoted, braced, start, i = 0, False, False, 0, 0
     while i < len(text):
         ch = text[i]
         if quoted:
@@ -127,8 +142,12 @@ def split_top(text: str, sep: str = ",") -> list[str]:
                 i += 1
             elif ch == '"':
                 quoted = False
+        elif braced:
+            braced = ch != "}"
         elif ch == '"' and (i == 0 or text[i - 1] in f"{sep}(."):
             quoted = True
+        elif ch == "{" and (i == 0 or text[i - 1] in f"{sep}(."):
+            braced = True
         elif ch == "(":
             depth += 1
         elif ch == ")":
@@ -139,8 +158,8 @@ def split_top(text: str, sep: str = ",") -> list[str]:
             parts.append(text[start:i])
             start = i + 1
         i += 1
-    if quoted or depth:
-        raise invalid_query(f'"unbalanced quotes or parentheses ({text})"')
+    if quoted or braced or depth:
+        raise invalid_query(f'"unbalanced quotes, braces or parentheses ({text})"')
     parts.append(text[start:])
     return parts
 
@@ -166,12 +185,19 @@ def parse_field(text: str) -> Field:
     name = unquote(pieces[0])
     if not name or "(" in name or ")" in name:
         raise invalid_query(f'"failed to parse field ({text})"')
+    if len(pieces) // 2 > MAX_JSON_PATH_DEPTH:
+        raise invalid_query(
+            f'"failed to parse json path ({pieces[0]}->...)"',
+            f"A JSON path may have at most {MAX_JSON_PATH_DEPTH} keys.",
+        )
     path: list[tuple[str, str | int]] = []
     for arrow, key in zip(pieces[1::2], pieces[2::2], strict=False):
         key = unquote(key)
         if not key:
             raise invalid_query(f'"failed to parse json path ({text})"')
-        path.append((arrow, int(key) if re.fullmatch(r"-?[0-9]+", key) else key))
+        # An array index is an int4 in Postgres; a longer number can only be an object key.
+        index = re.fullmatch(r"-?[0-9]{1,9}", key)
+        path.append((arrow, int(key) if index else key))
     return Field(name, tuple(path))
 
 
@@ -224,6 +250,11 @@ def parse_condition(fld: Field, text: str, *, in_logic: bool = False) -> Conditi
     op, sep, value = body.partition(".")
     if not sep:
         raise invalid_query(f'"failed to parse filter ({text})"')
+    quantified = _QUANTIFIED.fullmatch(op)
+    if quantified is not None:
+        # The value is an array literal ({a,b}) that Postgres parses, as with PostgREST.
+        value = unquote(value) if in_logic else value
+        return Condition(fld, quantified[1], value, (), negated, quantified[2])
     base_op = op.split("(", 1)[0]
     if base_op in _UNSUPPORTED_OPS or "(" in op:
         raise invalid_query(
@@ -241,18 +272,27 @@ def parse_condition(fld: Field, text: str, *, in_logic: bool = False) -> Conditi
     return Condition(fld, op, value, (), negated)
 
 
-def parse_logic(key: str, text: str) -> Logic:
-    """Parse ``or=(...)`` / ``and=(...)`` (and their ``not.`` forms), nested."""
+def parse_logic(key: str, text: str, depth: int = 1) -> Logic:
+    """Parse ``or=(...)`` / ``and=(...)`` (and their ``not.`` forms), nested.
+
+    Nesting deeper than :data:`MAX_LOGIC_DEPTH` is a parse error: both this parser and the
+    SQL builder recurse once per level.
+    """
     negated = key.startswith("not.")
     op = key[4:] if negated else key
     if not (text.startswith("(") and text.endswith(")")) or len(text) < 3:
-        raise invalid_query(f'"failed to parse logic tree ({text})"')
+        raise invalid_query(f'"failed to parse logic tree ({text[:200]})"')
+    if depth > MAX_LOGIC_DEPTH:
+        raise invalid_query(
+            '"failed to parse logic tree (nested too deeply)"',
+            f"A logic tree may nest at most {MAX_LOGIC_DEPTH} levels.",
+        )
     children: list[Condition | Logic] = []
     for raw in split_top(text[1:-1]):
         item = raw.strip()
         match = re.match(r"^(not\.)?(and|or)(\(.*\))$", item, re.S)
         if match:
-            children.append(parse_logic((match[1] or "") + match[2], match[3]))
+            children.append(parse_logic((match[1] or "") + match[2], match[3], depth + 1))
             continue
         name, sep, rest = _split_field(item)
         if not sep:
@@ -292,9 +332,10 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
 
 def _parse_int(name: str, value: str) -> int:
     # ASCII only: str.isdigit() accepts "²", which int() then rejects with a ValueError.
-    if not (value.isascii() and value.isdigit()):
-        raise invalid_query(f'"failed to parse {name} parameter ({value})"')
-    return int(value)
+    number = whole_number(value)
+    if number is None:
+        raise invalid_query(f'"failed to parse {name} parameter ({value[:40]})"')
+    return number
 
 
 def is_filter_value(value: str) -> bool:
@@ -317,6 +358,8 @@ def parse_query(items: Iterable[tuple[str, str]], *, rpc: bool = False) -> Query
     """
     query = QueryParams()
     for key, value in items:
+        refuse_nul(key)
+        refuse_nul(value)
         if key == "select":
             query.select = parse_select(value)
         elif key == "order":

@@ -17,6 +17,8 @@ __all__ = ["build_response", "content_range", "error_response", "make_checker"]
 
 _JSON = "application/json; charset=utf-8"
 _OBJECT = "application/vnd.pgrst.object+json; charset=utf-8"
+_ARRAY_STRIPPED = "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+_OBJECT_STRIPPED = "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
 
 
 def content_range(lower: int, upper: int, total: int | None) -> str:
@@ -66,15 +68,28 @@ def make_checker(plan: Plan, prefs: Preferences, singular: bool) -> Callable[[Re
 
 
 def build_response(
-    plan: Plan, result: Result, prefs: Preferences, singular: bool, head: bool
+    plan: Plan,
+    result: Result,
+    prefs: Preferences,
+    singular: bool,
+    head: bool,
+    *,
+    strip: bool = False,
 ) -> Response:
-    """The success response PostgREST gives for ``plan``'s result (``Response.hs``)."""
+    """The success response PostgREST gives for ``plan``'s result (``Response.hs``).
+
+    ``strip`` (``Accept: ...;nulls=stripped``) names the stripped media type in the
+    ``Content-Type``, as PostgREST does.
+    """
     headers: dict[str, str] = {}
     applied = prefs.applied(resolution=plan.resolution_applied, missing=plan.missing_applied)
     if applied:
         headers["preference-applied"] = applied
     content = (result.body or "").encode()
-    ctype = _OBJECT if singular else _JSON
+    if strip:
+        ctype = _OBJECT_STRIPPED if singular else _ARRAY_STRIPPED
+    else:
+        ctype = _OBJECT if singular else _JSON
     if plan.kind in ("read", "rpc"):
         if plan.void:
             return Response(b"", 204, headers=headers)

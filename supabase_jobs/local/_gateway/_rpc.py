@@ -13,7 +13,12 @@ from typing import Any
 
 from psycopg import sql
 
-from supabase_jobs.local._gateway._errors import GatewayError, invalid_query, parse_json
+from supabase_jobs.local._gateway._errors import (
+    GatewayError,
+    JsonObject,
+    invalid_query,
+    parse_json_keys,
+)
 from supabase_jobs.local._gateway._plan import Plan
 from supabase_jobs.local._gateway._prefer import Preferences
 from supabase_jobs.local._gateway._query import QueryParams
@@ -266,8 +271,8 @@ class RpcPlanner:
         if query.columns is not None:
             keys = frozenset(query.columns)
         else:
-            parsed = parse_json(text)
-            keys = frozenset(parsed) if isinstance(parsed, dict) else frozenset({"\0"})
+            parsed = parse_json_keys(text)
+            keys = frozenset(parsed) if isinstance(parsed, JsonObject) else frozenset({"\0"})
         plain = (
             query.select is None
             and not query.filters

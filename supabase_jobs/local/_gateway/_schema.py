@@ -13,7 +13,15 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["Arg", "Column", "Function", "SchemaCache", "Table", "load_schema_cache"]
+__all__ = [
+    "Arg",
+    "Column",
+    "Function",
+    "SchemaCache",
+    "Table",
+    "denied_object",
+    "load_schema_cache",
+]
 
 _TABLES_SQL = """
 select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
@@ -45,6 +53,55 @@ join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 join pg_catalog.pg_type t on t.oid = p.prorettype
 where n.nspname = any(%s) and p.prokind = 'f'
 order by n.nspname, p.proname, p.oid
+"""
+
+# What each role the login role may become can do with each exposed table and function,
+# so a request can be refused before its body is read. Only what is denied is kept.
+_DENIED_SQL = """
+with roles as (
+  select oid, rolname from pg_catalog.pg_roles
+  where pg_catalog.pg_has_role(current_user, oid, 'MEMBER')
+)
+select r.rolname, n.nspname, c.relname, a.action
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+cross join roles r
+cross join lateral (values
+  ('insert', pg_catalog.has_any_column_privilege(r.oid, c.oid, 'INSERT')),
+  ('update', pg_catalog.has_any_column_privilege(r.oid, c.oid, 'UPDATE'))) a(action, allowed)
+where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'm', 'f', 'p')
+  and not (a.allowed and pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE'))
+union all
+select r.rolname, n.nspname, p.proname, 'execute'
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+cross join roles r
+where n.nspname = any(%(schemas)s) and p.prokind = 'f'
+group by r.rolname, n.nspname, p.proname
+having not bool_or(pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                   and pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE'))
+union all
+select r.rolname, null, null, null from roles r
+"""
+
+# The same question for one object, asked live before a request is refused (grants may
+# have changed since the cache was loaded; a stale cache must never refuse a request).
+_STILL_DENIED_SQL = """
+select case
+  when not pg_catalog.has_schema_privilege(%(role)s, n.oid, 'USAGE') then 'schema'
+  when %(action)s = 'execute' then
+    case when bool_or(pg_catalog.has_function_privilege(%(role)s, p.oid, 'EXECUTE'))
+         then null else 'function' end
+  when not pg_catalog.has_any_column_privilege(
+         %(role)s, (select c.oid from pg_catalog.pg_class c
+                    where c.relnamespace = n.oid and c.relname = %(name)s),
+         upper(%(action)s)) then 'table'
+end
+from pg_catalog.pg_namespace n
+left join pg_catalog.pg_proc p on p.pronamespace = n.oid and p.proname = %(name)s
+  and p.prokind = 'f'
+where n.nspname = %(schema)s
+group by n.oid
 """
 
 _ROLE_SETTINGS_SQL = """
@@ -135,6 +192,16 @@ class SchemaCache:
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     role_settings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     timezones: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    denied: frozenset[tuple[str, str, str, str]] = frozenset()
+
+    def may_be_denied(self, role: str, schema: str, name: str, action: str) -> bool:
+        """Whether ``role`` lacked ``action`` on ``schema.name`` when the cache was loaded.
+
+        ``action`` is ``insert``/``update`` (tables) or ``execute`` (functions). A role the
+        login role could not become at load time is never reported: Postgres decides.
+        """
+        return role in self.roles and (role, schema, name, action) in self.denied
 
 
 def _function_from_row(row: Sequence[Any]) -> Function:
@@ -183,6 +250,14 @@ async def load_schema_cache(
     for row in await cur.fetchall():
         fn = _function_from_row(row)
         cache.functions.setdefault((fn.schema, fn.name), []).append(fn)
+    cur = await conn.execute(_DENIED_SQL, {"schemas": names})
+    roles: set[str] = set()
+    denied: set[tuple[str, str, str, str]] = set()
+    for role, schema, name, action in await cur.fetchall():
+        roles.add(role)
+        if action is not None:
+            denied.add((role, schema, name, action))
+    cache.roles, cache.denied = frozenset(roles), frozenset(denied)
     cur = await conn.execute(_ROLE_SETTINGS_SQL)
     for role, settings in await cur.fetchall():
         for item in settings or []:
@@ -194,3 +269,21 @@ async def load_schema_cache(
     if not conn.autocommit:
         await conn.rollback()
     return cache
+
+
+async def denied_object(
+    conn: psycopg.AsyncConnection[Any], role: str, schema: str, name: str, action: str
+) -> str | None:
+    """Ask the database now whether ``role`` may ``action`` ``schema.name``.
+
+    Returns:
+        ``None`` when allowed, else what is missing: ``"schema"`` (no USAGE), ``"table"`` or
+        ``"function"``, for Postgres's "permission denied for <kind> <name>" message.
+    """
+    cur = await conn.execute(
+        _STILL_DENIED_SQL, {"role": role, "schema": schema, "name": name, "action": action}
+    )
+    row = await cur.fetchone()
+    if not conn.autocommit:
+        await conn.rollback()
+    return None if row is None else row[0]

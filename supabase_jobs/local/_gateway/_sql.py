@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import sql
 
 from supabase_jobs.local._gateway._errors import GatewayError, invalid_query
+from supabase_jobs.local._gateway._limits import MAX_PARAMS, MAX_TARGET_COLUMNS
 from supabase_jobs.local._gateway._query import Condition, Field, Logic, OrderTerm, SelectItem
 from supabase_jobs.local._gateway._schema import Column, Table
 
@@ -81,6 +82,11 @@ class Params:
 
     def add(self, value: Any, cast: str | None = None) -> sql.Composable:
         """Bind ``value`` and return its placeholder (with a fixed ``::cast`` if given)."""
+        if len(self.values) >= MAX_PARAMS:
+            raise invalid_query(
+                "too many values in the request",
+                f"A request may bind at most {MAX_PARAMS} values (filters, JSON path keys).",
+            )
         name = f"p{len(self.values)}"
         self.values[name] = value
         if cast is None:
@@ -100,15 +106,19 @@ class Shape:
     singular: bool = False
     scalar: bool = False
     head: bool = False
+    strip: bool = False  # ``Accept: ...;nulls=stripped``: drop null-valued object keys
 
     def body(self) -> sql.Composable:
         """The body expression over the result subquery ``_r``."""
         if self.head:
             return sql.SQL("NULL::text")
         value = sql.SQL("_r.pgrst_scalar" if self.scalar else "_r")
+        agg = sql.SQL("json_agg({})").format(value)
+        if self.strip:
+            agg = sql.SQL("json_strip_nulls({})").format(agg)
         if self.singular:
-            return sql.SQL("coalesce((json_agg({})->0)::text, 'null')").format(value)
-        return sql.SQL("coalesce(json_agg({}), '[]')::text").format(value)
+            return sql.SQL("coalesce(({}->0)::text, 'null')").format(agg)
+        return sql.SQL("coalesce({}, '[]')::text").format(agg)
 
 
 def array_literal(values: Sequence[str]) -> str:
@@ -119,11 +129,14 @@ def array_literal(values: Sequence[str]) -> str:
 
 def field_sql(fld: Field, qual: sql.Composable, params: Params) -> sql.Composable:
     """A column reference qualified by ``qual``, with its JSON path."""
-    expr: sql.Composable = sql.SQL("{}.{}").format(qual, sql.Identifier(fld.name))
+    # One flat sequence ``((col -> k1) -> k2)``: nesting a Composed per key would make
+    # rendering recurse once per key.
+    parts: list[sql.Composable] = [sql.SQL("(" * len(fld.path))]
+    parts.append(sql.SQL("{}.{}").format(qual, sql.Identifier(fld.name)))
     for arrow, key in fld.path:
         key_sql = sql.Literal(key) if isinstance(key, int) else params.add(key, "text")
-        expr = sql.SQL("({} {} {})").format(expr, sql.SQL(arrow), key_sql)
-    return expr
+        parts += (sql.SQL(f" {arrow} "), key_sql, sql.SQL(")"))
+    return sql.Composed(parts)
 
 
 def condition_sql(cond: Condition, qual: sql.Composable, params: Params) -> sql.Composable:
@@ -133,6 +146,14 @@ def condition_sql(cond: Condition, qual: sql.Composable, params: Params) -> sql.
         expr: sql.Composable = sql.SQL("{} {}").format(col, sql.SQL(_IS_SQL[cond.value.lower()]))
     elif cond.op == "in":
         expr = sql.SQL("{} = ANY({})").format(col, params.add(array_literal(cond.values)))
+    elif cond.quantifier is not None:
+        value = cond.value.replace("*", "%") if cond.op in ("like", "ilike") else cond.value
+        expr = sql.SQL("{} {} {}({})").format(
+            col,
+            sql.SQL(_BINARY_OPS[cond.op]),
+            sql.SQL("ANY" if cond.quantifier == "any" else "ALL"),
+            params.add(value),
+        )
     else:
         value = cond.value.replace("*", "%") if cond.op in ("like", "ilike") else cond.value
         expr = sql.SQL("{} {} {}").format(col, sql.SQL(_BINARY_OPS[cond.op]), params.add(value))
@@ -161,6 +182,7 @@ def order_sql(order: Sequence[OrderTerm], qual: sql.Composable, params: Params) 
     """`` ORDER BY ...`` or nothing."""
     if not order:
         return sql.SQL("")
+    check_target_width(len(order))
     terms = []
     for term in order:
         text = " DESC" if term.desc else " ASC"
@@ -198,7 +220,23 @@ def select_list(
             alias = item.alias or item.field.default_alias
             expr = sql.SQL("{} AS {}").format(expr, sql.Identifier(alias))
         parts.append(expr)
+    check_target_width(len(parts))
     return sql.SQL(", ").join(parts)
+
+
+def check_target_width(count: int) -> None:
+    """Refuse a select (or order) list Postgres would refuse (54011) before it runs.
+
+    Postgres answers 54011, which PostgREST maps to a 500; the width is the client's choice,
+    so the gateway answers 400 with the same code and message instead.
+    """
+    if count > MAX_TARGET_COLUMNS:
+        raise GatewayError(
+            400,
+            "54011",
+            f"target lists can have at most {MAX_TARGET_COLUMNS} entries",
+            f"The request asks for {count} columns.",
+        )
 
 
 def result_select(
