@@ -707,3 +707,18 @@ create policy jobs_select_own_tenant on public.jobs
 revoke all on table public.jobs from public, anon, authenticated, service_role;
 grant select, insert, update, delete on table public.jobs to service_role;
 grant select on table public.jobs to authenticated;
+
+-- 0009 trace context (W3C traceparent/tracestate of the dispatch; see the migration).
+alter table public.jobs add column if not exists trace_context jsonb;
+alter table public.jobs
+  drop constraint if exists jobs_trace_context_check,
+  add constraint jobs_trace_context_check check (
+    trace_context is null
+    or (
+      jsonb_typeof(trace_context) = 'object'
+      and trace_context - array['traceparent', 'tracestate'] = '{}'::jsonb
+      and jsonb_typeof(coalesce(trace_context -> 'traceparent', '""')) = 'string'
+      and jsonb_typeof(coalesce(trace_context -> 'tracestate', '""')) = 'string'
+      and octet_length(trace_context::text) <= 1024
+    )
+  );
