@@ -45,6 +45,8 @@ class Job(BaseModel):
         attempts: How many times a worker has claimed the job.
         worker_id: The worker holding or last holding the job.
         lease_id: The fencing token of the current claim; ``None`` when not claimed.
+        trace_context: The W3C trace context of the dispatch (``traceparent`` /
+            ``tracestate``), stored by ``supabase_jobs.otel``; ``None`` otherwise.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -71,6 +73,7 @@ class Job(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None
+    trace_context: dict[str, str] | None = None
 
 
 class JobStats(BaseModel):

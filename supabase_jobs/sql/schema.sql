@@ -809,3 +809,17 @@ $$;
 revoke execute on function public.sj_keyed_jobs_v1(uuid, text[])
   from public, anon, authenticated;
 grant execute on function public.sj_keyed_jobs_v1(uuid, text[]) to service_role;
+-- ---- 0010 trace context (W3C traceparent/tracestate of the dispatch; see the migration).
+alter table public.jobs add column if not exists trace_context jsonb;
+alter table public.jobs
+  drop constraint if exists jobs_trace_context_check,
+  add constraint jobs_trace_context_check check (
+    trace_context is null
+    or (
+      jsonb_typeof(trace_context) = 'object'
+      and trace_context - array['traceparent', 'tracestate'] = '{}'::jsonb
+      and jsonb_typeof(coalesce(trace_context -> 'traceparent', '""')) = 'string'
+      and jsonb_typeof(coalesce(trace_context -> 'tracestate', '""')) = 'string'
+      and octet_length(trace_context::text) <= 1024
+    )
+  );
