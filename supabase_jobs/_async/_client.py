@@ -33,6 +33,7 @@ from .._idempotency import (
     dispatch_flow,
 )
 from .._models import Job, JobStatus
+from .._observe import observe_dispatch
 from .._registry import JobTypeRegistry
 from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
@@ -170,7 +171,9 @@ class AsyncJobsClient(AsyncJobsLifecycle, AsyncJobsOps):
             max_attempts=max_attempts,
             idempotency_key=idempotency_key,
         )
-        jobs = await self._run_dispatch(dispatch_flow([prepared], single=True))
+        with observe_dispatch([prepared.row]) as observed:
+            jobs = await self._run_dispatch(dispatch_flow([prepared], single=True))
+            observed.dispatched(jobs)
         log_dispatched(jobs, [prepared])
         return jobs[0]
 
@@ -202,7 +205,9 @@ class AsyncJobsClient(AsyncJobsLifecycle, AsyncJobsOps):
         prepared = prepare_dispatch_many(self._config, self._registry, jobs)
         if not prepared:
             return []
-        result = await self._run_dispatch(dispatch_flow(prepared))
+        with observe_dispatch([p.row for p in prepared]) as observed:
+            result = await self._run_dispatch(dispatch_flow(prepared))
+            observed.dispatched(result)
         log_dispatched(result, prepared)
         return result
 

@@ -35,6 +35,7 @@ from .._idempotency import (
     dispatch_flow,
 )
 from .._models import Job, JobStatus
+from .._observe import observe_dispatch
 from .._registry import JobTypeRegistry
 from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
@@ -172,7 +173,9 @@ class JobsClient(JobsLifecycle, JobsOps):
             max_attempts=max_attempts,
             idempotency_key=idempotency_key,
         )
-        jobs = self._run_dispatch(dispatch_flow([prepared], single=True))
+        with observe_dispatch([prepared.row]) as observed:
+            jobs = self._run_dispatch(dispatch_flow([prepared], single=True))
+            observed.dispatched(jobs)
         log_dispatched(jobs, [prepared])
         return jobs[0]
 
@@ -204,7 +207,9 @@ class JobsClient(JobsLifecycle, JobsOps):
         prepared = prepare_dispatch_many(self._config, self._registry, jobs)
         if not prepared:
             return []
-        result = self._run_dispatch(dispatch_flow(prepared))
+        with observe_dispatch([p.row for p in prepared]) as observed:
+            result = self._run_dispatch(dispatch_flow(prepared))
+            observed.dispatched(result)
         log_dispatched(result, prepared)
         return result
 
