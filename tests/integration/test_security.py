@@ -38,7 +38,17 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_retry_v1": {"p_job_id": uuid.uuid4()},
     "sj_stats_v1": {},
     "sj_prune_v1": {"p_older_than_seconds": 0},
+    # 0006 scheduling
+    "sj_set_queue_limits_v1": {"p_queue": "q", "p_max_running": 1},
+    "sj_set_queue_fair_v1": {"p_queue": "q", "p_fair": False},
+    "sj_queue_stats_v1": {},
+    "sj_prune_batch_v1": {"p_older_than_seconds": 0},
+    "sj_stats_fold_v1": {},
+    "sj_stats_rebuild_v1": {},
 }
+# Trigger functions cannot be called at all (not even by service_role); EXECUTE is revoked
+# from the API roles all the same (test_schema_audit).
+TRIGGER_FUNCTIONS = {"sj_jobs_count_trigger", "sj_jobs_truncate_trigger"}
 
 
 def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
@@ -56,7 +66,7 @@ def test_every_function_is_listed(db: Database) -> None:
     rows = db.admin.execute(
         "select proname from pg_proc where pronamespace = 'public'::regnamespace order by 1"
     ).fetchall()
-    assert [r["proname"] for r in rows] == sorted(CALLS)
+    assert [r["proname"] for r in rows] == sorted([*CALLS, *TRIGGER_FUNCTIONS])
 
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
@@ -117,6 +127,10 @@ def test_schema_audit(db: Database) -> None:
         " and c.relkind in ('r', 'p') order by 1"
     ).fetchall()
     assert tables == [
+        {"name": "job_count_deltas", "relrowsecurity": True},
+        {"name": "job_counts", "relrowsecurity": True},
+        {"name": "job_finished_minutely", "relrowsecurity": True},
+        {"name": "job_queue_settings", "relrowsecurity": True},
         {"name": "jobs", "relrowsecurity": True},
         {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
     ]
@@ -129,7 +143,7 @@ def test_schema_audit(db: Database) -> None:
         "         where a.grantee = 0) as public"
         " from pg_proc p where p.pronamespace = 'public'::regnamespace"
     ).fetchall()
-    assert len(functions) == len(CALLS)
+    assert len(functions) == len(CALLS) + len(TRIGGER_FUNCTIONS)
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
         # search_path pinned; the only other setting allowed is a planner hint.
