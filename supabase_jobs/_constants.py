@@ -58,6 +58,10 @@ RPC_CANCEL: Final = "sj_cancel_v1"
 RPC_RETRY: Final = "sj_retry_v1"
 RPC_STATS: Final = "sj_stats_v1"
 RPC_PRUNE: Final = "sj_prune_v1"
+RPC_PRUNE_BATCH: Final = "sj_prune_batch_v1"
+RPC_QUEUE_STATS: Final = "sj_queue_stats_v1"
+RPC_SET_QUEUE_LIMITS: Final = "sj_set_queue_limits_v1"
+RPC_SET_QUEUE_FAIR: Final = "sj_set_queue_fair_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

@@ -41,6 +41,7 @@ from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
+from ._admin import AsyncJobsAdmin
 from ._lifecycle import AsyncJobsLifecycle
 
 __all__ = ["AsyncJobsClient"]
@@ -52,7 +53,7 @@ def _row_id(row: dict[str, Any]) -> str:
     return str(row["id"])
 
 
-class AsyncJobsClient(AsyncJobsLifecycle):
+class AsyncJobsClient(AsyncJobsAdmin, AsyncJobsLifecycle):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment
