@@ -17,6 +17,7 @@ logs. The local stack lives in ``supabase_jobs.local``; the pytest plugin in
 
 from __future__ import annotations
 
+from ._admin_core import PruneProgress, QueueLimits, QueueStats
 from ._async._client import AsyncJobsClient
 from ._errors import (
     BackendError,
@@ -47,6 +48,8 @@ from ._errors import (
 from ._models import Job, JobStats, JobStatus
 from ._registry import JobType, JobTypeRegistry
 from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
+from ._schedule import Schedule
+from ._schedule_set import ScheduleSet
 from ._settings import JobsConfig, JobsSettings
 from ._sync._client import JobsClient
 from ._version import __version__
@@ -76,7 +79,12 @@ __all__ = [
     "PayloadTooLargeError",
     "PayloadValidationError",
     "PermissionDeniedError",
+    "PruneProgress",
+    "QueueLimits",
+    "QueueStats",
     "RateLimitedError",
+    "Schedule",
+    "ScheduleSet",
     "SchemaNotInstalledError",
     "ScrubMode",
     "ScrubResult",

@@ -75,8 +75,8 @@ def test_many_tenants_each_claim_serves_many_of_them(db: Database) -> None:
 
 
 def test_concurrent_fair_claims_never_lease_a_job_twice(db: Database) -> None:
-    for t in range(40):
-        db.add_jobs(50, tenant_id=uuid.UUID(int=t))
+    for tenant in range(40):
+        db.add_jobs(50, tenant_id=uuid.UUID(int=tenant))
     leased: list[str] = []
     lock = threading.Lock()
 

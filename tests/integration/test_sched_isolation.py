@@ -82,8 +82,8 @@ def test_lanes_merge_in_priority_order_and_respect_both_filters(db: Database) ->
     db.add_jobs(4, queue="c", type="t1", priority=9, run_at=OLD)  # queue not wanted
     db.add_jobs(1, queue="a", type="t2", priority=9, run_at="2999-01-01T00:00:00Z")  # not due
     rows = db.api().rpc(
-        "sj_claim_v1", {"p_worker_id": "w", "p_limit": 4, "p_queues": ["a", "b"],
-                        "p_types": ["t1", "t2"]}
+        "sj_claim_v1",
+        {"p_worker_id": "w", "p_limit": 4, "p_queues": ["a", "b"], "p_types": ["t1", "t2"]},
     )
     ids = [r["id"] for r in rows]
     assert set(high) <= set(ids) and len(ids) == 4
