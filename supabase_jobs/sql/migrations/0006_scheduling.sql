@@ -280,7 +280,8 @@ select j.queue, j.type, j.status, count(*) from public.jobs j group by 1, 2, 3;
 -- c. per lane, by its settings:
 --    - unfair and uncapped: the lane's head in claim order, p_limit rows, SKIP LOCKED
 --      (an unfiltered claim with only such lanes keeps the single jobs_claim_idx scan);
---    - fair and uncapped: the tenant walk (see jobs_fair_idx above), then the top-up;
+--    - fair and uncapped: the lane's head in claim order; if one tenant holds more than 2 of
+--      its rows, also the tenant walk (see jobs_fair_idx above), the head being the top-up;
 --    - capped: the tenant walk with, per tenant, pg_try_advisory_xact_lock on (queue, tenant)
 --      (a tenant another claimer is capping right now is skipped: no waiting), then, in a
 --      LATER statement (so its snapshot includes every claim committed by earlier holders of
@@ -601,13 +602,37 @@ begin
         v_cand := v_cand || v_got;
         continue;
       end if;
-      -- The lane's top priority holding a due row.
-      select j.priority into v_p
-        from public.jobs j
-       where j.status = 'pending' and j.queue = v_q and j.type = v_t
-         and j.run_at <= now() and j.attempts < j.max_attempts
-       order by (-j.priority), j.run_at, j.id
-       limit 1;
+      if not v_capped[v_i] then
+        -- c2. Fair. First the lane's head in plain claim order (contiguous rows: the cheap
+        -- case). If no tenant holds more than 2 of its rows at the top priority, the head
+        -- already interleaves at least limit/2 tenants (more than the walk below serves) and
+        -- it is the claim. Otherwise a tenant's backlog dominates: walk other tenants.
+        with head as materialized (
+          select j.id, j.tenant_id, j.priority
+            from public.jobs j
+           where j.status = 'pending' and j.queue = v_q and j.type = v_t
+             and j.run_at <= now() and j.attempts < j.max_attempts
+           order by (-j.priority), j.run_at, j.id
+           limit p_limit
+             for update skip locked
+        )
+        select coalesce((select pg_catalog.array_agg(h.id) from head h), '{}'),
+               (select max(h.priority) from head h),
+               (select max(c.n) from (select count(*) as n from head h
+                                       where h.priority = (select max(h2.priority) from head h2)
+                                       group by h.tenant_id) c)
+          into v_got, v_p, v_need;
+        v_cand := v_cand || v_got;
+        continue when v_p is null or v_need <= 2;
+      else
+        -- The lane's top priority holding a due row.
+        select j.priority into v_p
+          from public.jobs j
+         where j.status = 'pending' and j.queue = v_q and j.type = v_t
+           and j.run_at <= now() and j.attempts < j.max_attempts
+         order by (-j.priority), j.run_at, j.id
+         limit 1;
+      end if;
       if v_p is null then
         continue;
       end if;
@@ -651,7 +676,9 @@ begin
         continue;
       end if;
       if not v_capped[v_i] then
-        -- c2. Fair: ceil(limit / tenants) oldest due rows of each tenant, then the top-up.
+        -- c2 (continued). ceil(limit / tenants) oldest due rows of each walked tenant; the
+        -- head locked above is the top-up, so the claim stays work-conserving. The final
+        -- ranking (rank within tenant first) keeps each tenant's share.
         v_quota := (p_limit + cardinality(v_tenants) - 1) / cardinality(v_tenants);
         select coalesce(pg_catalog.array_agg(x.id), '{}') into v_got
           from pg_catalog.unnest(v_tenants) as w(tid)
@@ -664,18 +691,6 @@ begin
              order by j.tenant_id, j.run_at, j.id
              limit v_quota
                for update of j skip locked) x;
-        v_need := p_limit - cardinality(v_got);
-        if v_need > 0 then
-          select v_got || coalesce(pg_catalog.array_agg(d.id), '{}') into v_got
-            from (select j.id
-                    from public.jobs j
-                   where j.status = 'pending' and j.queue = v_q and j.type = v_t
-                     and j.run_at <= now() and j.attempts < j.max_attempts
-                     and j.id <> all(v_got)
-                   order by (-j.priority), j.run_at, j.id
-                   limit v_need
-                     for update skip locked) d;
-        end if;
         v_cand := v_cand || v_got;
         continue;
       end if;
