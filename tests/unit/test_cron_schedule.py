@@ -180,3 +180,19 @@ def test_a_failed_dispatch_is_retried_on_the_next_call() -> None:
     with pytest.raises(RuntimeError):
         schedules.run_due(Broken(), t0)  # type: ignore[arg-type]
     assert [slot for _, slot in schedules.due(t0)] == [t0]
+
+
+async def test_arun_due_dispatches_keyed_items_once() -> None:
+    schedules = ScheduleSet()
+    schedules.add("s", every=timedelta(seconds=1), type="test_job", tenant_id=TENANT)
+    sent: list[list[dict[str, Any]]] = []
+
+    class FakeAsync:
+        async def dispatch_many(self, items: list[dict[str, Any]]) -> list[str]:
+            sent.append(items)
+            return [item["idempotency_key"] for item in items]
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    assert await schedules.arun_due(FakeAsync(), t0) == ["schedule:s:2026-01-01T00:00:00.000Z"]  # type: ignore[arg-type]
+    assert await schedules.arun_due(FakeAsync(), t0) == []  # type: ignore[arg-type]
+    assert len(sent) == 1
