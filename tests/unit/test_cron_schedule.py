@@ -193,6 +193,7 @@ async def test_arun_due_dispatches_keyed_items_once() -> None:
             return [item["idempotency_key"] for item in items]
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    assert await schedules.arun_due(FakeAsync(), t0) == ["schedule:s:2026-01-01T00:00:00.000Z"]  # type: ignore[arg-type]
-    assert await schedules.arun_due(FakeAsync(), t0) == []  # type: ignore[arg-type]
+    fake: Any = FakeAsync()
+    assert await schedules.arun_due(fake, t0) == ["schedule:s:2026-01-01T00:00:00.000Z"]
+    assert await schedules.arun_due(fake, t0) == []
     assert len(sent) == 1
