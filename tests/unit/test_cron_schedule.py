@@ -194,6 +194,7 @@ async def test_arun_due_dispatches_keyed_items_once() -> None:
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     fake: Any = FakeAsync()
-    assert await schedules.arun_due(fake, t0) == ["schedule:s:2026-01-01T00:00:00.000Z"]
+    first: list[Any] = await schedules.arun_due(fake, t0)
+    assert first == ["schedule:s:2026-01-01T00:00:00.000Z"]
     assert await schedules.arun_due(fake, t0) == []
     assert len(sent) == 1
