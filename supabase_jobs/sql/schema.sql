@@ -119,6 +119,7 @@ declare
   v_caps integer[];
   v_running bigint[];
   v_k integer;
+  v_n bigint;
   v_room integer;
   v_qroom integer;
   v_qcap integer;
@@ -142,22 +143,12 @@ begin
            where s.tenant_id is null and s.fair is false), '{}')
     into v_capq, v_unfair
     from public.job_queue_settings s;
-  -- Unfiltered claim, every queue with pending rows unfair and uncapped: the single statement
-  -- of 0003, unchanged (one scan of jobs_claim_idx, rescue included).
-  if p_queues is null and p_types is null and cardinality(v_capq) = 0
-     and cardinality(v_unfair) > 0
-     and not exists (
-       -- some queue with pending rows that is fair (no row saying otherwise)
-       with recursive qs(q) as (
-         (select j.queue from public.jobs j where j.status = 'pending' order by j.queue limit 1)
-         union all
-         select (select j.queue from public.jobs j
-                  where j.status = 'pending' and j.queue > qs.q order by j.queue limit 1)
-           from qs where qs.q is not null)
-       select 1 from qs
-        where qs.q is not null
-          and not (qs.q = any(v_unfair)))
-  then
+  -- Unfiltered claim, no caps: 0003's single statement (one scan of jobs_claim_idx, rescue
+  -- included) with one gate: it leases the head only if no tenant holds more than 2 of its
+  -- rows at the top priority in a fair queue, i.e. the head already interleaves tenants (the
+  -- common case with many tenants; always true when every queue is unfair). Otherwise it
+  -- leases nothing and the lane path below runs (the head's rows stay locked by us).
+  if p_queues is null and p_types is null and cardinality(v_capq) = 0 then
     return query
     with exhausted as materialized (
       -- Leases that ran out on the last allowed attempt: the job can never run again. Failing
@@ -191,7 +182,7 @@ begin
     ),
     due as materialized (
       -- status = 'pending' is jobs_claim_idx's predicate: an ordered index scan.
-      select j.id, j.priority, j.run_at
+      select j.id, j.priority, j.run_at, j.queue, j.tenant_id
         from public.jobs j
        where j.status = 'pending'
          and j.run_at <= now()
@@ -205,7 +196,7 @@ begin
     rescued as materialized (
       -- Expired leases with attempts left, found by lease end on jobs_lease_expiry_idx and
       -- sorted into claim order before they are locked (the sort sees only expired rows).
-      select j.id, j.priority, j.run_at
+      select j.id, j.priority, j.run_at, j.queue, j.tenant_id
         from public.jobs j
        where j.status = 'processing'
          and j.locked_until < now()
@@ -216,9 +207,18 @@ begin
        limit p_limit
          for update skip locked
     ),
+    mixed as materialized (
+      select coalesce(max(t.n), 0) <= 2 as ok
+        from (select count(*) as n
+                from due d
+               where d.priority = (select max(d2.priority) from due d2)
+                 and not (d.queue = any(v_unfair))
+               group by d.queue, d.tenant_id) t
+    ),
     picked as materialized (
       select c.id
         from (select * from due union all select * from rescued) c
+       where (select m.ok from mixed m)
        order by c.priority desc, c.run_at, c.id
        limit p_limit
     ),
@@ -247,7 +247,10 @@ begin
       returning j.*
     )
     select c.* from claimed c order by c.priority desc, c.run_at, c.id;
-    return;
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+      return;
+    end if;
   end if;
 
   -- a. Expired leases on their last attempt fail (bounded per call).
