@@ -1473,11 +1473,15 @@ returns table (
   finished_last_hour bigint,
   finished_per_minute bigint[]
 )
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
+begin
+  -- plpgsql keeps the plan for the session (PostgREST reuses connections); as a SQL
+  -- function this query was planned on every call (~15 ms of planning for 0.5 ms of work).
+  return query
   with recursive counts as (
     select x.queue,
            sum(x.n) filter (where x.status = 'pending') as pending,
@@ -1561,7 +1565,8 @@ as $$
    where coalesce(c.pending, 0) + coalesce(c.processing, 0) + coalesce(c.completed, 0)
          + coalesce(c.failed, 0) + coalesce(c.cancelled, 0) <> 0
       or exists (select 1 from minutes m where m.queue = q.queue and m.n <> 0)
-   order by q.queue
+   order by q.queue;
+end;
 $$;
 
 -- ---------------------------------------------------------------------------------------------
