@@ -105,8 +105,10 @@ create table if not exists public.job_counts (
   n bigint not null,
   primary key (queue, type, status)
 );
+-- No primary key or index: each write statement appends here, and an index entry per delta
+-- row was a measurable share of the trigger's cost. Readers and the fold scan it whole (it
+-- is kept short by folding).
 create table if not exists public.job_count_deltas (
-  id bigint generated always as identity primary key,
   queue text not null,
   type text not null,
   status text not null,
@@ -146,8 +148,8 @@ begin
   end if;
   with gone as (
     delete from public.job_count_deltas d
-     where d.id in (select x.id from public.job_count_deltas x order by x.id
-                     limit greatest(coalesce(p_max_rows, 50000), 1))
+     where d.ctid = any(array(select x.ctid from public.job_count_deltas x
+                               limit greatest(coalesce(p_max_rows, 50000), 1)))
     returning d.queue, d.type, d.status, d.delta, d.finished_minute
   ),
   totals as (
@@ -349,16 +351,15 @@ begin
            where s.tenant_id is null and s.fair is false), '{}')
     into v_capq, v_unfair
     from public.job_queue_settings s;
-  -- Unfiltered claim, no caps: 0003's single statement (one scan of jobs_claim_idx, rescue
-  -- included) with one gate: it leases the head only if no tenant holds more than 2 of its
-  -- rows at the top priority in a fair queue, i.e. the head already interleaves tenants (the
-  -- common case with many tenants; always true when every queue is unfair). Otherwise it
-  -- leases nothing and the lane path below runs (the head's rows stay locked by us).
-  if p_queues is null and p_types is null and cardinality(v_capq) = 0 then
-    return query
+  -- a. Expired leases on their last attempt fail (bounded per call). Guarded by a probe of
+  -- jobs_exhausted_lease_idx: an UPDATE fires the counters' statement trigger even when it
+  -- changes nothing, and that costs more than the probe.
+  if exists (select 1 from public.jobs j
+              where j.status = 'processing' and j.locked_until < now()
+                and j.attempts >= j.max_attempts
+                and (p_types is null or j.type = any(p_types))
+                and (p_queues is null or j.queue = any(p_queues))) then
     with exhausted as materialized (
-      -- Leases that ran out on the last allowed attempt: the job can never run again. Failing
-      -- it here keeps it from taking a slot in this or any later claim. Bounded per call.
       select j.id
         from public.jobs j
        where j.status = 'processing'
@@ -369,24 +370,29 @@ begin
        order by j.locked_until
        limit 1000
          for update skip locked
-    ),
-    expired as (
-      update public.jobs j
-         set status = 'failed',
-             finished_at = now(),
-             -- The lease is revoked: its holder's late fail must not look like a repeat of
-             -- its own terminal fail (see fail_many), and its complete must raise SJ001.
-             lease_id = null,
-             locked_until = null,
-             last_error = 'lease expired',
-             errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-               'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
-               'error', pg_catalog.jsonb_build_object('type', 'LeaseExpired', 'message', 'lease expired'))),
-             updated_at = now()
-        from exhausted x
-       where j.id = x.id
-    ),
-    due as materialized (
+    )
+    update public.jobs j
+       set status = 'failed',
+           finished_at = now(),
+           lease_id = null,
+           locked_until = null,
+           last_error = 'lease expired',
+           errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+             'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
+             'error', pg_catalog.jsonb_build_object('type', 'LeaseExpired', 'message', 'lease expired'))),
+           updated_at = now()
+      from exhausted x
+     where j.id = x.id;
+  end if;
+
+  -- Unfiltered claim, no caps: 0003's single statement (one scan of jobs_claim_idx, rescue
+  -- included) with one gate: it leases the head only if no tenant holds more than 2 of its
+  -- rows at the top priority in a fair queue, i.e. the head already interleaves tenants (the
+  -- common case with many tenants; always true when every queue is unfair). Otherwise it
+  -- leases nothing and the lane path below runs (the head's rows stay locked by us).
+  if p_queues is null and p_types is null and cardinality(v_capq) = 0 then
+    return query
+    with due as materialized (
       -- status = 'pending' is jobs_claim_idx's predicate: an ordered index scan.
       select j.id, j.priority, j.run_at, j.queue, j.tenant_id
         from public.jobs j
@@ -459,31 +465,6 @@ begin
     end if;
   end if;
 
-  -- a. Expired leases on their last attempt fail (bounded per call).
-  with exhausted as materialized (
-    select j.id
-      from public.jobs j
-     where j.status = 'processing'
-       and j.locked_until < now()
-       and j.attempts >= j.max_attempts
-       and (p_types is null or j.type = any(p_types))
-       and (p_queues is null or j.queue = any(p_queues))
-     order by j.locked_until
-     limit 1000
-       for update skip locked
-  )
-  update public.jobs j
-     set status = 'failed',
-         finished_at = now(),
-         lease_id = null,
-         locked_until = null,
-         last_error = 'lease expired',
-         errors = j.errors || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-           'attempt', j.attempts, 'at', now(), 'worker_id', j.worker_id,
-           'error', pg_catalog.jsonb_build_object('type', 'LeaseExpired', 'message', 'lease expired'))),
-         updated_at = now()
-    from exhausted x
-   where j.id = x.id;
 
   if cardinality(v_capq) > 0 then
     -- Expired leases in capped queues go back to pending, then through the cap gate below.
