@@ -39,6 +39,8 @@ def run_claimers(db: Database, *, claimers: int, queue: str, total: int) -> list
             while not stop.is_set():
                 rows = conn.execute(LIVE, [queue]).fetchall()
                 samples.append(Counter({r[0]: r[1] for r in rows}))
+                # Fold the stats deltas while claims commit: counts must stay exact.
+                conn.execute("select public.sj_stats_fold_v1()")
 
     def claimer(n: int) -> None:
         try:
@@ -76,6 +78,11 @@ def run_claimers(db: Database, *, claimers: int, queue: str, total: int) -> list
         t.join(timeout=60)
     assert not errors, errors
     assert len(done) == total and len(set(done)) == total
+    exact = db.admin.execute(
+        "select type, status, count(*)::bigint as count from public.jobs"
+        " group by type, status order by type, status"
+    ).fetchall()
+    assert db.api().rpc("sj_stats_v1") == exact
     return samples
 
 
