@@ -33,16 +33,22 @@ create index if not exists jobs_lane_idx
 --   to every dispatch and a lost-wakeup race when a lane is marked empty as a dispatch commits.
 -- - virtual-time tags set at dispatch: exact and weighted, but every writer (the existing
 --   TypeScript app inserts directly) would have to compute the tag.
--- - chosen: a stateless bounded walk. At the lane's top due priority, a loose index scan over
---   jobs_fair_idx visits at most 25 distinct tenants starting at a random tenant_id (wrapping
---   around), each tenant gets ceil(limit / tenants found) of its oldest due rows (locked with
---   SKIP LOCKED, so concurrent claimers slide to each tenant's next rows), and a claim still
---   short is topped up from the lane in plain order, so it stays work-conserving (a tenant
---   with a huge backlog still gets the rest of every claim). Cost: O(25 index descents) more
---   than an unfair claim, nothing on writes beyond one pending-partial index entry. With <= 25
---   tenants the interleave is exact round-robin within every claim; with more, each claim
---   serves 25 of them from a random point, so a tenant's service rate does not depend on its
---   backlog. Lower priority levels are reached by the top-up (priority order wins first).
+-- - chosen: the lane's head first, then a stateless bounded walk when needed. The claim locks
+--   the head in plain claim order (contiguous rows, as cheap as an unfair claim). If no tenant
+--   holds more than 2 of its rows at the top priority, the head already interleaves at least
+--   limit/2 tenants and is the claim (the common case with many tenants). Otherwise a backlog
+--   dominates: at the lane's top due priority, a loose index scan over jobs_fair_idx visits at
+--   most 25 distinct tenants starting at a random tenant_id (wrapping around), each tenant gets
+--   ceil(limit / tenants found) of its oldest due rows (SKIP LOCKED, so concurrent claimers
+--   slide to each tenant's next rows), and the head tops the claim up, so it stays
+--   work-conserving (a tenant with a huge backlog still gets the rest of every claim). The
+--   final pick ranks rows by (priority, rank within tenant, run_at). Cost: ~25 index descents
+--   when the walk runs, nothing on writes beyond one pending-partial index entry. Measured:
+--   walking on every claim cost 6.6 ms against 3.5 ms unfair (claim + complete of 100 over
+--   1,000 tenants): the walked tenants' rows are scattered over the heap. Trade-off: when
+--   many tenants each hold a large interleaved backlog, claims serve them equally by run_at
+--   and a newcomer takes its turn among them rather than being visited at random.
+--   Not chosen: a per-claimer cursor argument (exact round-robin, an API change) and weights.
 create index if not exists jobs_fair_idx
   on public.jobs (queue, type, priority desc, tenant_id, run_at, id)
   where status = 'pending';
