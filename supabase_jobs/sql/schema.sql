@@ -67,13 +67,15 @@ create index if not exists jobs_tenant_created_idx
 -- The claim, redefined with the same signature (old SDKs and workers keep calling it).
 -- Steps, each its own statement (a plpgsql statement takes a fresh snapshot, which the caps
 -- need: see below):
+-- 0. unfiltered claim and no caps configured: 0003's single statement with a tenant-mix gate
+--    (it leases the global head unless one tenant dominates it in a fair queue); only when the
+--    gate refuses (or nothing was due) do the steps below run.
 -- a. fail exhausted expired leases (as before) and, in capped queues only, put expired leases
 --    back to pending (the lost attempt recorded as before), so that re-leasing them passes the
 --    cap gate like any pending job; elsewhere expired leases are rescued directly (as before).
 -- b. lanes: the (queue, type) pairs the filters allow that hold pending rows;
 -- c. per lane, by its settings:
---    - unfair and uncapped: the lane's head in claim order, p_limit rows, SKIP LOCKED
---      (an unfiltered claim with only such lanes keeps the single jobs_claim_idx scan);
+--    - unfair and uncapped: the lane's head in claim order, p_limit rows, SKIP LOCKED;
 --    - fair and uncapped: the lane's head in claim order; if one tenant holds more than 2 of
 --      its rows, also the tenant walk (see jobs_fair_idx above), the head being the top-up;
 --    - capped: the tenant walk with, per tenant, pg_try_advisory_xact_lock on (queue, tenant)
@@ -1110,8 +1112,8 @@ grant select on table public.jobs to authenticated;
 -- Cost model (PostgreSQL docs, storage-hot): no claim or completion is a HOT update, so each
 -- new row version adds an entry to every index whose predicate it satisfies. The two new
 -- pending-partial indexes therefore cost on dispatch, retry and snooze only (a claimed or
--- completed row is not pending), never on claim or complete; the running index costs one
--- entry per claim, rescue and heartbeat. Measured in bench/scale.py and bench/README.md.
+-- completed row is not pending), never on claim or complete. No index on running rows was
+-- added (see 3). Measured in bench/scale.py and bench/README.md.
 
 -- ---------------------------------------------------------------------------------------------
 -- 1. Isolation. jobs_claim_idx (priority desc, run_at, id) has no queue or type in its key, so a
@@ -1120,8 +1122,8 @@ grant select on table public.jobs to authenticated;
 -- leading the key, a filtered claim descends straight into its own lanes. The claim builds its
 -- lanes from its filters (the missing dimension is enumerated with a loose index scan: one
 -- descent per distinct value, since PostgreSQL before 18 has no skip scan) and locks each
--- lane's head with its own LATERAL-style ordered scan. An unfiltered claim on unfair, uncapped
--- queues keeps the old single scan over jobs_claim_idx (no extra statement).
+-- lane's head with its own ordered scan. An unfiltered, uncapped claim keeps 0003's single
+-- scan over jobs_claim_idx (plus a tenant-mix gate, see 2).
 create index if not exists jobs_lane_idx
   on public.jobs (queue, type, (-priority), run_at, id)
   where status = 'pending';
