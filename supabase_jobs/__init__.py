@@ -18,6 +18,7 @@ logs. ``RealtimeWakeup`` / ``AsyncRealtimeWakeup`` wake idle workers over Supaba
 
 from __future__ import annotations
 
+from ._admin_core import PruneProgress, QueueLimits, QueueStats
 from ._async._client import AsyncJobsClient
 from ._errors import (
     BackendError,
@@ -51,6 +52,8 @@ from ._realtime import AsyncRealtimeWakeup
 from ._realtime_sync import RealtimeWakeup
 from ._registry import JobType, JobTypeRegistry
 from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
+from ._schedule import Schedule
+from ._schedule_set import ScheduleSet
 from ._settings import JobsConfig, JobsSettings
 from ._sync._client import JobsClient
 from ._version import __version__
@@ -82,8 +85,13 @@ __all__ = [
     "PayloadTooLargeError",
     "PayloadValidationError",
     "PermissionDeniedError",
+    "PruneProgress",
+    "QueueLimits",
+    "QueueStats",
     "RateLimitedError",
     "RealtimeWakeup",
+    "Schedule",
+    "ScheduleSet",
     "SchemaNotInstalledError",
     "ScrubMode",
     "ScrubResult",

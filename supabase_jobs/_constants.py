@@ -73,6 +73,10 @@ RPC_STATS: Final = "sj_stats_v1"
 RPC_PRUNE: Final = "sj_prune_v1"
 #: Reads keyed jobs by idempotency key in a POST body (never a URL: URLs get logged).
 RPC_KEYED_JOBS: Final = "sj_keyed_jobs_v1"
+RPC_PRUNE_BATCH: Final = "sj_prune_batch_v1"
+RPC_QUEUE_STATS: Final = "sj_queue_stats_v1"
+RPC_SET_QUEUE_LIMITS: Final = "sj_set_queue_limits_v1"
+RPC_SET_QUEUE_FAIR: Final = "sj_set_queue_fair_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

@@ -39,6 +39,7 @@ from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
+from ._admin import AsyncJobsAdmin
 from ._lifecycle import AsyncJobsLifecycle
 from ._ops import AsyncJobsOps
 
@@ -47,7 +48,7 @@ __all__ = ["AsyncJobsClient"]
 logger = logging.getLogger("supabase_jobs")
 
 
-class AsyncJobsClient(AsyncJobsLifecycle, AsyncJobsOps):
+class AsyncJobsClient(AsyncJobsAdmin, AsyncJobsLifecycle, AsyncJobsOps):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment

@@ -41,6 +41,7 @@ from .._rpc import job_id_of, list_query
 from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
+from ._admin import JobsAdmin
 from ._lifecycle import JobsLifecycle
 from ._ops import JobsOps
 
@@ -49,7 +50,7 @@ __all__ = ["JobsClient"]
 logger = logging.getLogger("supabase_jobs")
 
 
-class JobsClient(JobsLifecycle, JobsOps):
+class JobsClient(JobsAdmin, JobsLifecycle, JobsOps):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``Client``. Build one from the environment

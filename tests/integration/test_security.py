@@ -39,7 +39,17 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_stats_v1": {},
     "sj_prune_v1": {"p_older_than_seconds": 0},
     "sj_keyed_jobs_v1": {"p_tenant_id": uuid.uuid4(), "p_keys": ["k"]},
+    # 0006 scheduling
+    "sj_set_queue_limits_v1": {"p_queue": "q", "p_max_running": 1},
+    "sj_set_queue_fair_v1": {"p_queue": "q", "p_fair": False},
+    "sj_queue_stats_v1": {},
+    "sj_prune_batch_v1": {"p_older_than_seconds": 0},
+    "sj_stats_fold_v1": {},
+    "sj_stats_rebuild_v1": {},
 }
+# Trigger functions cannot be called at all (not even by service_role); EXECUTE is revoked
+# from the API roles all the same (test_schema_audit).
+TRIGGER_FUNCTIONS = sorted(["sj_jobs_count_trigger", "sj_jobs_truncate_trigger", "sj_wake_v1"])
 
 
 def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
@@ -53,8 +63,6 @@ def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
     return claims
 
 
-# Trigger functions: PostgREST never exposes them, but they get the same audit.
-TRIGGER_FUNCTIONS = ["sj_wake_v1"]
 
 
 def test_every_function_is_listed(db: Database) -> None:
@@ -124,6 +132,10 @@ def test_schema_audit(db: Database) -> None:
         " and c.relkind in ('r', 'p') order by 1"
     ).fetchall()
     assert tables == [
+        {"name": "job_count_deltas", "relrowsecurity": True},
+        {"name": "job_counts", "relrowsecurity": True},
+        {"name": "job_finished_minutely", "relrowsecurity": True},
+        {"name": "job_queue_settings", "relrowsecurity": True},
         {"name": "jobs", "relrowsecurity": True},
         {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
     ]

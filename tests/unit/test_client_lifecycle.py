@@ -269,11 +269,14 @@ async def test_stats(jobs: Flavor, recorder: Recorder) -> None:
 
 
 async def test_prune(jobs: Flavor, recorder: Recorder) -> None:
-    recorder.queue(httpx.Response(200, json=7))
+    # Batched since 0006 (tests/unit/test_sched_admin.py has the loop).
+    recorder.queue(httpx.Response(200, json=[{"deleted": 7, "next_page": 3, "total_pages": 3}]))
     assert await jobs.prune(timedelta(days=7), statuses=["completed"]) == 7
-    assert rpc(recorder, "sj_prune_v1") == {
+    assert rpc(recorder, "sj_prune_batch_v1") == {
         "p_older_than_seconds": 604800.0,
         "p_statuses": ["completed"],
+        "p_batch_size": 10000,
+        "p_from_page": 0,
     }
 
 
