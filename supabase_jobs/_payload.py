@@ -285,9 +285,11 @@ def _prepare(
             where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
         ) from None
     if mode is not None and text_may_contain_secret(text, json_text=True):
-        result = scrub(value, mode=mode, path=path)
+        # The full scrub covers the key rules too; it walks the caller's payload, so
+        # placeholder positions ([<key N>]) count the keys the caller sent.
+        result = scrub(payload, mode=mode, path=path)
         if result.paths:
-            found.extend(result.paths)
+            found = list(result.paths)
             value = result.value
             text = _encode(value)
             size = len(text.encode("utf-8"))

@@ -42,41 +42,45 @@ _TRIGGERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("_", r"_(?=[A-Za-z0-9_-]{8})(?:(?<=_secret_)|(?<=_live_)|(?<=_test_)|(?<=whsec_)"
               r"|(?<=gh[pousr]_)|(?<=_pat_)|(?<=hf_)|(?<=npm_)|(?<=shp[a-z]{2}_)|(?<=_v1_)"
               r"|(?<=_api_)|(?<=gsk_)|(?<=r8_))"),
-        ("/", r"/(?:(?<=://)(?=[^\s/?#@]*@)|(?<=hooks\.slack\.com/)|(?<=/webhooks/))"),
         ("J", r"J(?<=eyJ)"),
         ("A", r"A(?:KIA|SIA|Iza)"),
         ("B", r"B(?:earer|EARER|asic|ASIC)"),
         ("b", r"b(?:earer|asic)"),
         ("S", r"S(?:K[0-9a-fA-F]|G\.)"),
-        ("9", r"9\.(?<=ya29\.)"),
     )
 )  # fmt: skip
 # JSON written with ensure_ascii (the default of json.dumps) spells letters as \uXXXX.
 _ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
 
-# A key=value pair: a separator with a key stem in the word run before it. Searched in the
-# reversed text, so each pattern starts with the separator (a fast literal scan) and
-# reads the run backwards: JSON-escaped whitespace (\n, \u001c), an (escaped) quote, then
-# key characters up to a stem. In JSON text a key's closing quote then ":" is structure;
-# a quote inside a string is escaped, so \": still counts.
+# A key=value pair: a separator with a key stem in the word run before it. The run is read
+# backwards (the reversed window before the separator): JSON-escaped whitespace (\n,
+# \u001c), an (escaped) quote, then key characters up to a stem. A URL scheme's "://" is
+# not a separator (nor is it in the finder). In JSON text a key's closing quote then ":"
+# is structure; a quote inside a string is escaped, so \": still counts.
 _STEMS_REVERSED = "|".join(re.escape(stem[::-1]) for stem in rules.KEY_STEMS)
-_BEFORE_REVERSED = (
+_RUN_REVERSED = re.compile(
     r"""(?:\s|[ntrfb]\\|[0-9a-fA-F]{2}00u\\){0,8}(?:["']\\?)?[\w.-]{0,130}?"""
     rf"(?i:{_STEMS_REVERSED})"
 )
-_PAIR_REVERSED = re.compile(_BEFORE_REVERSED)
+# A URL's "://" is a trigger when credentials or a webhook path follow (the match is then
+# longer than the colon), else no separator; the JSON variant skips a key's '":'.
+_URL = r"(?://(?=[^\s/?#@]*@|hooks\.slack\.com/|discord(?:app)?\.com/api/webhooks/)|(?!//))"
 _EQUALS = re.compile("=")
-_COLON = re.compile(":(?!//)")  # not a URL scheme's
-_COLON_JSON = re.compile(r':(?:(?<!":)|(?<=\\":))(?!//)')
+_COLON = re.compile(":" + _URL)
+_COLON_JSON = re.compile(r':(?:(?<!":)|(?<=\\":))' + _URL)
 
 
-def _may_hold_pair(text: str, json_text: bool) -> bool:
-    """Whether a separator has a key stem in the word run before it."""
+def _may_hold_secret_after_separator(text: str, json_text: bool) -> bool:
+    """A URL with credentials or a webhook, or a separator with a key stem before it."""
+    reverse = ""  # made once, on the first separator
     for char, separator in (("=", _EQUALS), (":", _COLON_JSON if json_text else _COLON)):
         if char in text:
             for match in separator.finditer(text):
                 end = match.start()
-                if _PAIR_REVERSED.match(text[max(0, end - 200) : end][::-1]) is not None:
+                if match.end() > end + 1:
+                    return True
+                reverse = reverse or text[::-1]
+                if _RUN_REVERSED.match(reverse, len(text) - end) is not None:
                     return True
     return False
 
@@ -97,7 +101,7 @@ def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
             return True
     if not json_text and "\\" in text and _ESCAPE.search(text) is not None:
         return True
-    return _may_hold_pair(text, json_text)
+    return _may_hold_secret_after_separator(text, json_text)
 
 
 # --- the finder ---------------------------------------------------------------------------
@@ -212,13 +216,17 @@ def scrub_text(text: str) -> str:
         >>> scrub_text("connect failed: password=hunter2 host=db")
         'connect failed: password=[REDACTED] host=db'
     """
-    spans = secret_spans(text)
-    if not spans:
-        return text
-    parts: list[str] = []
-    done = 0
-    for start, end in spans:
-        parts += (text[done:start], REDACTED)
-        done = end
-    parts.append(text[done:])
-    return "".join(parts)
+    # A redaction can expose a neighbour (a JWT right after a PEM block's last "-" only
+    # starts a word once the block is "[REDACTED]"): repeat until nothing changes.
+    for _ in range(8):
+        spans = secret_spans(text)
+        if all(text[start:end] == REDACTED for start, end in spans):
+            return text
+        parts: list[str] = []
+        done = 0
+        for start, end in spans:
+            parts += (text[done:start], REDACTED)
+            done = end
+        parts.append(text[done:])
+        text = "".join(parts)
+    return text

@@ -6,14 +6,23 @@ corpus is run against the rules, so the tests check categories, not strings.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 import pytest
 
+from supabase_jobs import _secret_rules as rules
 from supabase_jobs._errors import SecretInPayloadError
 from supabase_jobs._payload import prepare_payload
-from supabase_jobs._sanitize import REDACTED, looks_like_secret, scrub, scrub_text
+from supabase_jobs._sanitize import (
+    REDACTED,
+    looks_like_secret,
+    scrub,
+    scrub_text,
+    text_may_contain_secret,
+)
 from supabase_jobs._secret_keys import is_secret_key
 
 from ._helpers import TENANT, Flavor, Recorder
@@ -41,7 +50,10 @@ UNSAFE_KEYS = [
 @pytest.mark.parametrize("mode", ["remove", "redact"])
 def test_an_unsafe_key_is_a_placeholder_in_every_path(key: str, mode: Any) -> None:
     payload = {"env": {"HOME": "/root", key: True}, "prompt": "hi"}
-    for paths in (scrub(payload, mode=mode).paths, prepare_payload(payload, mode=mode).scrubbed_paths):
+    for paths in (
+        scrub(payload, mode=mode).paths,
+        prepare_payload(payload, mode=mode).scrubbed_paths,
+    ):
         assert paths == ("payload.env[<key 2>]",)
     assert "hunter2" not in repr(scrub(payload, mode=mode))
 
@@ -237,3 +249,67 @@ def test_benign_text_is_kept(text: str) -> None:
     assert scrub_text(text) == text
     assert not looks_like_secret(text)
     assert scrub({"note": text}) == ({"note": text}, ())
+
+
+# --- the rule data ----------------------------------------------------------------------
+
+#: One made-up credential per PROVIDER_PATTERNS entry, in the same order.
+PROVIDER_SAMPLES = [
+    "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz",
+    "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
+    "sk_live_51Habcdefghijklmnop",
+    "rk_test_51Habcdefghijklmnop",
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "ghs_abcdefghijklmnopqrstuvwxyz0123456789",
+    "github_pat_11ABCDEFG0abcdefghijklmnopqrstuv",
+    "glpat-abcdefghij0123456789",
+    "glrt-abcdefghij0123456789",
+    "xoxb-123456789012-1234567890123-abcdefghij",
+    "xapp-1-A0123456789-0123456789-abcdef",
+    "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyz",
+    "AKIAIOSFODNN7EXAMPLE",
+    "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    "GOCSPX-abcdefghijklmnopqrstuvwxyz01",
+    "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+    "npm_abcdefghijklmnopqrstuvwxyz0123456789",
+    "pypi-AgEIcHlwaS5vcmc" + "a" * 50,
+    "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "key-0123456789abcdef0123456789abcdef",
+    "SK0123456789abcdef0123456789abcdef",
+    "shpat_0123456789abcdef0123456789abcdef",
+    "dop_v1_" + "0123456789abcdef" * 4,
+    "dckr_pat_abcdefghijklmnopqrstuvwxyz0",
+    "lin_api_abcdefghijklmnopqrstuvwxyz0123456789AB",
+    "gsk_" + "abcdefghij" * 5,
+    "r8_abcdefghijklmnopqrstuvwxyz0123456789",
+    "sq0csp-abcdefghijklmnopqrstuvwxyz",
+    "AGE-SECRET-KEY-1" + "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L" * 2,
+]
+
+
+def test_every_provider_pattern_has_a_sample_the_gate_and_finder_catch() -> None:
+    assert len(PROVIDER_SAMPLES) == len(rules.PROVIDER_PATTERNS)
+    for sample, (name, pattern) in zip(PROVIDER_SAMPLES, rules.PROVIDER_PATTERNS, strict=True):
+        assert re.fullmatch(pattern, sample), name
+        for text in (sample, f"see {sample}, ok", f"url=https://{sample}"):
+            assert scrub_text(text) != text, name
+            assert text_may_contain_secret(text), name
+            compact = json.dumps({"note": text}, ensure_ascii=False, separators=(",", ":"))
+            assert text_may_contain_secret(compact, json_text=True), name
+            assert scrub({"note": text}).value == {}, name
+
+
+def test_every_key_word_contains_a_gate_stem() -> None:
+    # is_secret_key answers False without a stem: a word without one would be dead data.
+    words = rules.ALWAYS_SECRET_WORDS | rules.SHORT_PASSWORD_WORDS | set(rules.SECRET_SUFFIXES)
+    for word in (*words, "token", "key", "phrase", "auth"):
+        assert any(stem in word for stem in rules.KEY_STEMS), word
+
+
+def test_fold_maps_look_alikes_and_keeps_offsets() -> None:
+    assert rules.fold("раsswοrd") == "password"
+    assert rules.fold("pa\u0301ss\u200bword") == "password"
+    assert rules.key_words("ΑΡΙ_ΚΕΥ") == ["api", "key"]  # Greek capitals
+    text = "x раss\u0301word=hunter2 y"
+    assert scrub_text(text) == f"x раss\u0301word={REDACTED} y"
