@@ -113,6 +113,9 @@ def _depth_error(
     return PayloadValidationError(where, f"is nested deeper than {limit} levels")
 
 
+_NOTHING: list[str] = []  # never appended to (see _walk)
+
+
 class _CopyNeeded(Exception):
     """An in-place walk met something to scrub; walk again making a copy."""
 
@@ -144,7 +147,7 @@ def _walk(  # noqa: C901
     while stack:
         dst, node, depth, in_list = pop()
         if type(dst) is dict:
-            dropped: list[str] = []
+            dropped: list[str] = _NOTHING  # replaced by a fresh list on the first drop
             for key, value in dst.items():
                 if key in plain:  # the common case: a str key known not to be secret
                     pass
@@ -161,6 +164,7 @@ def _walk(  # noqa: C901
                             raise _CopyNeeded
                         found.append(render_path(path, node, key, positions))
                         if change:
+                            dropped = dropped if dropped is not _NOTHING else []
                             dropped.append(key)
                         continue
                     if mode == "remove" or not is_marker(value):
@@ -168,6 +172,7 @@ def _walk(  # noqa: C901
                             raise _CopyNeeded
                         found.append(render_path(path, node, key, positions))
                         if mode == "remove":
+                            dropped = dropped if dropped is not _NOTHING else []
                             dropped.append(key)
                         elif mode == "redact":
                             dst[key] = REDACTED
@@ -272,8 +277,12 @@ def _prepare(
         ) from None
     except TypeError:  # only a non-str key equal to a known str key gets past the walk
         raise PayloadValidationError(path, "has a key that is not a str") from None
-    if "\\u0000" in text and (
-        nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item)
+    # One scan for both rare cases: the gate answers True for any \u escape, NUL included.
+    rare = mode is None or text_may_contain_secret(text, json_text=True)
+    if (
+        rare
+        and "\\u0000" in text
+        and (nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item))
     ):
         raise PayloadValidationError(nul[0], f"{nul[1]} contains a NUL character")
     try:
@@ -284,7 +293,7 @@ def _prepare(
         raise PayloadValidationError(
             where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
         ) from None
-    if mode is not None and text_may_contain_secret(text, json_text=True):
+    if rare and mode is not None:
         # The full scrub covers the key rules too; it walks the caller's payload, so
         # placeholder positions ([<key N>]) count the keys the caller sent.
         result = scrub(payload, mode=mode, path=path)
@@ -300,7 +309,8 @@ def _prepare(
             size=size,
             limit=max_bytes,
         )
-    return PreparedPayload(value, tuple(found), size, text)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path).
+    return tuple.__new__(PreparedPayload, (value, tuple(found), size, text))
 
 
 def prepare_payload(

@@ -47,10 +47,11 @@ _TRIGGERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("B", r"B(?:earer|EARER|asic|ASIC)"),
         ("b", r"b(?:earer|asic)"),
         ("S", r"S(?:K[0-9a-fA-F]|G\.)"),
+        # JSON with ensure_ascii (json.dumps's default) spells letters as \uXXXX; without
+        # it, \u escapes only a control character (a NUL, which the payload path refuses).
+        ("\\", r"\\u[0-9a-fA-F]{4}"),
     )
 )  # fmt: skip
-# JSON written with ensure_ascii (the default of json.dumps) spells letters as \uXXXX.
-_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
 
 # A key=value pair: a separator with a key stem in the word run before it. The run is read
 # backwards (the reversed window before the separator): JSON-escaped whitespace (\n,
@@ -89,6 +90,7 @@ def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
     """Cheap pre-check: ``False`` means :func:`secret_spans` finds nothing in ``text``.
 
     ``True`` only means "look closer": it has false positives, never false negatives.
+    A ``\\u`` escape (a NUL in JSON text, for one) always answers ``True``.
 
     Args:
         text: One string, or JSON text holding strings (as :func:`json.dumps` writes it).
@@ -99,8 +101,6 @@ def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
     for char, pattern in _TRIGGERS:
         if char in text and pattern.search(text) is not None:
             return True
-    if not json_text and "\\" in text and _ESCAPE.search(text) is not None:
-        return True
     return _may_hold_secret_after_separator(text, json_text)
 
 

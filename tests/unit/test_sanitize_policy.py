@@ -69,7 +69,7 @@ def test_raise_mode_message_never_holds_the_key(key: str) -> None:
 
 
 def test_issue_examples_exactly() -> None:
-    examples = [
+    examples: list[tuple[dict[str, Any], str]] = [
         ({"env": {"DB_PASSWORD=hunter2": True}}, "payload.env[<key 1>]"),
         ({"headers": {"Authorization: Basic dXNlcjpw...": ""}}, "payload.headers[<key 1>]"),
     ]
