@@ -54,6 +54,12 @@ def _secret_head(head: str, before: str) -> bool:
         return before in rules.PHRASE_QUALIFIERS
     if head in rules.SHORT_PASSWORD_WORDS:
         return before not in rules.PASS_BENIGN_QUALIFIERS
+    if head.endswith(("pass", "pw", "pwd")):  # dbpass, rootpw; not bypass, compass
+        return head[: -2 if head.endswith("pw") else -3 if head.endswith("pwd") else -4] in (
+            rules.PASS_PREFIXES
+        )
+    if head in ("word", "words"):
+        return before == "pass"  # pass_word
     if head == "auth" or (head.endswith("auth") and head[:-4] in rules.AUTH_PREFIXES):
         return True
     return before == "auth" and head in rules.AUTH_HEADS
@@ -69,9 +75,13 @@ def classify_words(words: list[str]) -> bool:
     head = words[end - 1]
     if _secret_head(head, words[end - 2] if end > 1 else ""):
         return True
-    if head in rules.BENIGN_HEADS and end > 1:
-        return False  # password_policy, jwt_expiry, cookie_consent
-    return any(_always_secret(word) for word in words[:end])
+    last = next((i for i in range(end - 1, -1, -1) if _always_secret(words[i])), -1)
+    if last < 0:
+        return False
+    # password_policy, jwt_expiry, cookie_consent_given: about the secret, unless the
+    # head is a credential itself (password_reset_code).
+    about = any(word in rules.BENIGN_HEADS for word in words[last + 1 : end])
+    return not about or head in rules.CREDENTIAL_HEADS
 
 
 def _classify(name: str) -> bool:

@@ -24,11 +24,13 @@ Key-name rules, step by step (what :func:`._secret_keys.is_secret_key` does):
 6. Head rules: ``token`` heads (unless a pagination or tokenizer word precedes:
    ``next_page_token``, ``eos_token``), qualified ``tokens``/``key``/``keys``/``phrase``
    heads (``api_key``, ``stripe_key``, ``seed_phrase``), ``auth`` heads, short password
-   heads (``pass``, ``pw``, ``db_pass``; not ``boarding_pass``).
-7. Otherwise a word from :data:`ALWAYS_SECRET_WORDS` anywhere (or a word ending in a
-   :data:`SECRET_SUFFIXES` entry: ``newpassword``) makes it secret, unless the head is a
-   word about the secret rather than the secret itself (:data:`BENIGN_HEADS`:
-   ``password_policy``, ``jwt_expiry``, ``cookie_consent``, ``secret_santa``).
+   heads (``pass``, ``pw``, ``db_pass``, ``dbpass``, ``pass_word``; not ``boarding_pass``).
+7. Otherwise a word from :data:`ALWAYS_SECRET_WORDS` (or a word ending in a
+   :data:`SECRET_SUFFIXES` entry: ``newpassword``) makes it secret, unless a word after
+   the last such word says the key is about the secret rather than the secret itself
+   (:data:`BENIGN_HEADS`: ``password_policy``, ``jwt_expiry``, ``cookie_consent_given``,
+   ``secret_santa``) and the head is not a credential (:data:`CREDENTIAL_HEADS`:
+   ``password_reset_code`` stays secret).
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ __all__ = [
     "BENIGN_TOKEN_QUALIFIERS",
     "COMBINING_MARKS",
     "CONFUSABLES",
+    "CREDENTIAL_HEADS",
     "IGNORED_CHARS",
     "JWT",
     "KEY_QUALIFIERS",
     "KEY_STEMS",
     "PASS_BENIGN_QUALIFIERS",
+    "PASS_PREFIXES",
     "PEM",
     "PHRASE_QUALIFIERS",
     "PREDICATE_PREFIXES",
@@ -204,7 +208,8 @@ KEY_QUALIFIERS = frozenset({
     "application", "crypto", "signature", "shared", "admin", "root", "deploy", "recovery",
     "activation", "unlock", "rsa", "aes", "ecdsa", "ed25519", "dsa", "symmetric", "psk",
     "wifi", "wpa", "integration", "developer", "partner", "merchant", "server", "functions",
-    "function", "write", "cookie", "csrf", "xsrf", "oauth", "otp", "totp", "mfa", "pass",
+    "function", "write", "cookie", "tls", "ssl", "cert", "certificate", "x509", "pem",
+    "csrf", "xsrf", "oauth", "otp", "totp", "mfa", "pass",
     # Providers: "<provider>_key" holds that provider's API key.
     "stripe", "openai", "anthropic", "cohere", "mistral", "groq", "gemini", "google",
     "gcp", "firebase", "aws", "azure", "github", "gitlab", "bitbucket", "slack",
@@ -235,7 +240,19 @@ BENIGN_TOKEN_QUALIFIERS = frozenset({
     "page", "next", "prev", "previous", "continuation", "pagination", "cursor", "sync",
     "resume", "start", "end", "stop", "bos", "eos", "pad", "unk", "sep", "cls", "mask",
     "special", "eot", "padding", "begin", "max", "min", "num", "input", "output", "prompt",
-    "completion", "reasoning", "cached", "total", "first", "last",
+    "completion", "reasoning", "cached", "total", "first", "last", "resumption", "after",
+    "before", "marker", "offset", "image", "audio", "video", "vision", "thinking",
+})  # fmt: skip
+#: Heads that are the credential even after a benign word: ``password_reset_code``.
+CREDENTIAL_HEADS = frozenset({
+    "code", "codes", "pin", "otp", "salt", "seed", "nonce", "phrase", "token", "tokens",
+    "key", "keys", "secret", "secrets", "password", "passwords",
+})  # fmt: skip
+#: ``<prefix>pass`` / ``<prefix>pw`` as one word: ``dbpass``, ``rootpw`` (not ``bypass``).
+PASS_PREFIXES = frozenset({
+    "db", "root", "user", "admin", "smtp", "ftp", "sftp", "ssh", "mysql", "pg", "psql",
+    "redis", "ldap", "mail", "email", "app", "api", "sys", "web", "wifi", "vnc", "rdp",
+    "bind", "auth", "login", "master", "super", "sa", "default", "my", "new", "old",
 })  # fmt: skip
 #: ``<word>_phrase`` holding a wallet or account recovery secret.
 PHRASE_QUALIFIERS = frozenset({"seed", "recovery", "secret", "pass", "wallet", "mnemonic"})
@@ -273,7 +290,9 @@ BENIGN_HEADS = frozenset({
     "ingredient", "recipe", "level", "room", "admirer", "mission", "accepted",
     "rejected", "dialog", "modal", "popup", "form", "page", "screen", "button", "icon",
     "visible", "hidden", "mismatch", "match", "matches", "valid", "invalid", "validation",
-    "validator", "generator", "sent", "email", "emails", "template",
+    "validator", "generator", "sent", "email", "emails", "template", "protected",
+    "leeway", "claims", "claim", "flow", "grant", "server", "given", "dismissed", "shown",
+    "last", "expire", "days", "hours", "minutes", "seconds",
 })  # fmt: skip
 #: A first word that makes the key a flag about the secret: ``has_password``.
 PREDICATE_PREFIXES = frozenset({

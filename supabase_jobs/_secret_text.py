@@ -36,9 +36,9 @@ REDACTED = "[REDACTED]"
 _TRIGGERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (char, re.compile(source))
     for char, source in (
-        ("-", r"-(?:-|(?<=\"-)|(?<=AGE-)|(?=[A-Za-z0-9_-]{8})(?:(?<=sk-)|(?<=gl[a-z]{2}-)"
-              r"|(?<=gl[a-z]{3}-)|(?<=xox[abeoprs]-)|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-)"
-              r"|(?<=key-)|(?<=sq0atp-)|(?<=sq0csp-)))"),
+        ("-", r"-(?:-|(?<=\"-)|(?<=\s-)(?=\w)|(?<=\A-)|(?<=AGE-)|(?=[A-Za-z0-9_-]{8})"
+              r"(?:(?<=sk-)|(?<=gl[a-z]{2}-)|(?<=gl[a-z]{3}-)|(?<=xox[abeoprs]-)|(?<=xapp-)"
+              r"|(?<=GOCSPX-)|(?<=pypi-)|(?<=key-)|(?<=sq0atp-)|(?<=sq0csp-)))"),
         ("_", r"_(?=[A-Za-z0-9_-]{8})(?:(?<=_secret_)|(?<=_live_)|(?<=_test_)|(?<=whsec_)"
               r"|(?<=gh[pousr]_)|(?<=_pat_)|(?<=hf_)|(?<=npm_)|(?<=shp[a-z]{2}_)|(?<=_v1_)"
               r"|(?<=_api_)|(?<=gsk_)|(?<=r8_))"),
@@ -121,8 +121,10 @@ _BASIC = re.compile(r"\b(?:Basic|BASIC|basic)\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Z
 # value is only matched after a secret key, from where the last one ended: linear time.
 _KEY_SEP = re.compile(
     r"""(?<![\w.-])-{0,2}(?P<key>[^\W\d][\w.-]{0,127})["']?\s{0,8}(?:=|:(?!//))\s*"""
-    r"""|(?<![\w.-])--(?P<flag>[^\W\d][\w.-]{0,127})[ \t]+(?=[^\s-])"""
+    r"""|(?<![\w.-])--?(?P<flag>[^\W\d][\w.-]{0,127})[ \t]+(?=[^\s-])"""
 )
+# curl -u user:password, --user=user:password
+_USER_FLAG = re.compile(r"(?<![\w.-])(?:-u|--user)(?:[ \t]+|=)[^\s:'\"]+:([^\s'\"]+)")
 _VALUE = re.compile(
     r""""[^"]*"|'[^']*'|(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s,;&"'<>(){}\[\]]+"""
 )
@@ -157,7 +159,9 @@ def _pair_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _find(text: str) -> list[tuple[int, int]]:
-    spans = _pair_spans(text) if (":" in text or "=" in text or "--" in text) else []
+    spans = _pair_spans(text) if (":" in text or "=" in text or "-" in text) else []
+    if "-" in text:
+        spans.extend(match.span(1) for match in _USER_FLAG.finditer(text))
     for match in _SHAPES.finditer(text):
         group = next((name for name in ("b", "lb", "wb") if match[name]), 0)
         spans.append(match.span(group))

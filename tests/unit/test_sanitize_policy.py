@@ -157,6 +157,9 @@ REDACTED_TEXTS = [
     f"Basic {BASIC}",
     f"token {JWT}",
     "ghр_abcdefghijklmnopqrstuvwxyz0123456789",  # Cyrillic р in the prefix
+    "curl -u admin:hunter2 https://api.example.com",
+    "java -Dpassword=hunter2 -jar app.jar",
+    "-password hunter2",
 ]
 
 
@@ -205,6 +208,7 @@ SECRET_NAMES = [
     "secret_key_base", "seed_phrase", "mnemonic", "otp", "csrftoken",
     "Ocp-Apim-Subscription-Key", "app_key", "account_key", "access_token_value",
     "раssword", "ΑPI_KEY", "t\u200boken", "pa\u0301ssword",
+    "dbpass", "rootpw", "pass_word", "password_reset_code", "tls_key", "passHash",
 ]  # fmt: skip
 BENIGN_NAMES = [
     "password_policy", "password_min_length", "password_max_length", "password_reset_url",
@@ -215,6 +219,8 @@ BENIGN_NAMES = [
     "secret_name", "credential_type", "password_rules", "password_updated_at",
     "authorization_endpoint", "boarding_pass", "pass_rate", "private_key_id",
     "with_credentials", "accept_cookies", "password_required", "password_reset_email",
+    "cookie_consent_given", "password_protected", "jwt_claims", "resumption_token",
+    "client_secret_expires_at", "secret_santa_gift", "bypass", "compass", "image_token",
 ]  # fmt: skip
 
 
