@@ -202,7 +202,19 @@ def looks_like_secret(value: str) -> bool:
         >>> looks_like_secret("Bearer x"), looks_like_secret("the bearer of news")
         (True, False)
     """
-    return any(value[start:end] != REDACTED for start, end in secret_spans(value))
+    if value in _CLEAN:
+        return False
+    secret = any(value[start:end] != REDACTED for start, end in secret_spans(value))
+    if not secret and len(value) <= _CLEAN_LENGTH and len(_CLEAN) < _CLEAN_LIMIT:
+        _CLEAN.add(value)  # only clean strings are kept: never a secret in memory
+    return secret
+
+
+# Short strings already found clean (keys, roles, model names repeat across payloads).
+# Bounded, so random strings cannot grow it without limit.
+_CLEAN: set[str] = set()
+_CLEAN_LIMIT = 8192
+_CLEAN_LENGTH = 128
 
 
 def scrub_text(text: str) -> str:
