@@ -76,6 +76,18 @@ def key_is_unsafe(key: str) -> bool:
     return is_secret_key(key) and _PLAIN_NAME.fullmatch(key) is None
 
 
+def _unprintable(key: str) -> bool:
+    """:func:`key_is_unsafe`, or a phrase with a secret name in it (``api_key abc123``).
+
+    Such a key is kept in the payload (its own words are not a secret name) but never
+    printed: the words after the name may be the value.
+    """
+    if key_is_unsafe(key):
+        return True
+    parts = key.split()
+    return len(parts) > 1 and any(is_secret_key(part) for part in parts)
+
+
 def _position(container: object, key: object, positions: Positions | None) -> int:
     if not isinstance(container, dict):
         return 0
@@ -92,7 +104,7 @@ def _segment(key: object, container: object, positions: Positions | None) -> str
         return f"[{key}]"
     if not isinstance(key, str):  # scrub() accepts any dict key
         return f"[{key!r}]" if key is None or type(key) in (bool, float) else "[<key>]"
-    if key_is_unsafe(key):
+    if _unprintable(key):
         position = _position(container, key, positions)
         return f"[<key {position}>]" if position else "[<key>]"
     if len(key) > 64:
@@ -106,8 +118,9 @@ def render_path(
 ) -> str:
     """Render a walk position as ``root.items[3].when`` (``root["a b"]`` for odd keys).
 
-    A key that is unsafe to print (:func:`key_is_unsafe`) becomes ``[<key N>]``, N its
-    1-based position in its object.
+    A key that is unsafe to print (:func:`key_is_unsafe`, or a phrase with a secret name
+    in it: ``api_key abc123``) becomes ``[<key N>]``, N its 1-based position in its
+    object.
 
     Args:
         root: The name of the top-level value (``payload``).

@@ -50,8 +50,10 @@ def _secret_head(head: str, before: str) -> bool:
         return before in rules.KEY_QUALIFIERS
     if head.endswith(("key", "keys")):  # signingkey; not monkey, hotkey
         return head[: -3 if head.endswith("key") else -4] in rules.KEY_QUALIFIERS
-    if head == "phrase":
+    if head in ("phrase", "seed"):
         return before in rules.PHRASE_QUALIFIERS
+    if head in ("code", "codes"):
+        return before in rules.CODE_QUALIFIERS
     if head in rules.SHORT_PASSWORD_WORDS:
         return before not in rules.PASS_BENIGN_QUALIFIERS
     if head.endswith(("pass", "pw", "pwd")):  # dbpass, rootpw; not bypass, compass

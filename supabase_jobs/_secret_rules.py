@@ -23,7 +23,8 @@ Key-name rules, step by step (what :func:`._secret_keys.is_secret_key` does):
    ``private_key_pem``) are dropped; the last remaining word is the *head*.
 6. Head rules: ``token`` heads (unless a pagination or tokenizer word precedes:
    ``next_page_token``, ``eos_token``), qualified ``tokens``/``key``/``keys``/``phrase``
-   heads (``api_key``, ``stripe_key``, ``seed_phrase``), ``auth`` heads, short password
+   heads (``api_key``, ``stripe_key``, ``seed_phrase``, ``totp_seed``, ``mfa_code``),
+   ``auth`` heads, short password
    heads (``pass``, ``pw``, ``db_pass``, ``dbpass``, ``pass_word``; not ``boarding_pass``).
 7. Otherwise a word from :data:`ALWAYS_SECRET_WORDS` (or a word ending in a
    :data:`SECRET_SUFFIXES` entry: ``newpassword``) makes it secret, unless a word after
@@ -45,6 +46,7 @@ __all__ = [
     "BEARER_PROSE_WORDS",
     "BENIGN_HEADS",
     "BENIGN_TOKEN_QUALIFIERS",
+    "CODE_QUALIFIERS",
     "COMBINING_MARKS",
     "CONFUSABLES",
     "CREDENTIAL_HEADS",
@@ -178,6 +180,7 @@ def key_words(name: str) -> list[str]:
 KEY_STEMS = (
     "pass", "pw", "psw", "secret", "cred", "auth", "bearer", "jwt", "cookie", "token",
     "key", "sess", "otp", "mnemonic", "phrase", "kennw", "contras", "senha", "wachtw",
+    "code", "seed",
 )  # fmt: skip
 #: A word that makes a key secret wherever it stands (unless the head is benign).
 ALWAYS_SECRET_WORDS = frozenset({
@@ -229,6 +232,7 @@ KEY_QUALIFIERS = frozenset({
     "hcaptcha", "turnstile", "brevo", "sendinblue",
     "mandrill", "sparkpost", "minio", "backblaze", "b2",
     "wasabi", "doppler", "vault", "infisical", "auth0", "cognito", "appwrite", "pocketbase",
+    "deepseek", "together", "dashscope", "unseal",
 })  # fmt: skip
 #: ``<qualifier>_tokens`` (plural) holds credentials; ``max_tokens`` is a count.
 TOKEN_QUALIFIERS = frozenset({
@@ -254,8 +258,16 @@ PASS_PREFIXES = frozenset({
     "redis", "ldap", "mail", "email", "app", "api", "sys", "web", "wifi", "vnc", "rdp",
     "bind", "auth", "login", "master", "super", "sa", "default", "my", "new", "old",
 })  # fmt: skip
-#: ``<word>_phrase`` holding a wallet or account recovery secret.
-PHRASE_QUALIFIERS = frozenset({"seed", "recovery", "secret", "pass", "wallet", "mnemonic"})
+#: ``<word>_phrase`` / ``<word>_seed`` holding a wallet, recovery or 2FA secret.
+PHRASE_QUALIFIERS = frozenset({
+    "seed", "recovery", "secret", "pass", "wallet", "mnemonic", "totp", "otp", "hotp", "mfa",
+})  # fmt: skip
+#: ``<word>_code(s)`` that is a one-time credential; ``status_code`` is not.
+CODE_QUALIFIERS = frozenset({
+    "mfa", "otp", "totp", "verification", "verify", "recovery", "backup", "reset", "login",
+    "sms", "security", "access", "activation", "authorization", "auth", "oauth", "pairing",
+    "magic", "time", "confirmation", "device",
+})  # fmt: skip
 #: ``auth_<head>`` holding the credential itself (``auth_method`` does not).
 AUTH_HEADS = frozenset({"header", "headers", "value", "string", "code", "pass", "key"})
 #: ``<prefix>auth`` as one word: ``basicauth``; not ``oauth``.
@@ -267,8 +279,8 @@ VALUE_FORM_WORDS = frozenset({
     "encrypted", "encoded", "json", "blob", "content", "contents", "env", "var", "b58",
     "bin", "binary", "ascii", "utf8", "hash", "hashed", "md5", "sha", "bcrypt", "crypt",
     "confirm", "confirmation", "again", "repeat", "retype", "old", "new", "current",
-    # What key_words leaves of b64, base64, md5, sha256, utf8 (digits are dropped).
-    "b", "base", "md", "utf", "argon",
+    # What key_words leaves of b64, base64, md5, sha256, utf8, v2 (digits are dropped).
+    "b", "base", "md", "utf", "argon", "v",
 })  # fmt: skip
 #: Heads that are about a secret, not the secret: ``password_policy``, ``jwt_expiry``.
 BENIGN_HEADS = frozenset({
@@ -301,7 +313,7 @@ PREDICATE_PREFIXES = frozenset({
     "disable", "disabled", "show", "hide", "can", "should", "must", "supports",
     "support", "include", "includes", "with", "without", "no", "did", "does", "do",
     "missing", "accept", "accepts", "accepted", "reject", "rejected", "block", "blocks",
-    "num", "count", "total", "max", "min", "remember",
+    "num", "count", "total", "max", "min",
 })  # fmt: skip
 
 # --- value patterns (regular-expression sources) ----------------------------------------

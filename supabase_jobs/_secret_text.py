@@ -113,7 +113,7 @@ _SHAPES = re.compile(
     rf"(?s:{rules.PEM}(?:.*?-----END[A-Z0-9 ]*-----|.*))"
     rf"|\b(?:Bearer|BEARER)\s+(?!(?i:{_PROSE})\b)(?P<b>{rules.TOKEN68}+=*)"
     rf"|\bbearer\s+(?P<lb>{rules.TOKEN68}{{16,}}=*)"
-    rf"|\A\s*bearer\s+(?P<wb>{rules.TOKEN68}+=*)\s*\Z"  # a whole header value
+    rf"|\A\s*bearer\s+(?!(?i:{_PROSE})\b)(?P<wb>{rules.TOKEN68}+=*)\s*\Z"  # a header value
     rf"|{rules.USERINFO}|{rules.JWT}|{_PROVIDERS}"
 )
 _BASIC = re.compile(r"\b(?:Basic|BASIC|basic)\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")

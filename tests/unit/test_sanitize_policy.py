@@ -78,6 +78,14 @@ def test_issue_examples_exactly() -> None:
         assert scrub(payload) == ({next(iter(payload)): {}}, (path,))
 
 
+def test_a_phrase_with_a_secret_name_is_never_printed() -> None:
+    payload = {"api_key hunter2": {"password": "x"}, "token hunter2": {"secret": "y"}}
+    assert scrub(payload).paths == ("payload[<key 2>].secret", "payload[<key 1>].password")
+    with pytest.raises(SecretInPayloadError) as info:
+        prepare_payload(payload, mode="raise")
+    assert "hunter2" not in str(info.value) + repr(info.value.paths)
+
+
 def test_plain_names_still_show_and_ancestors_are_placeholders_too() -> None:
     payload = {"a b": {"password": 1}, "DB_PASSWORD=x": {"k": 1}, "x": [{"client.secret": 2}]}
     result = scrub(payload, mode="redact")
@@ -209,6 +217,8 @@ SECRET_NAMES = [
     "Ocp-Apim-Subscription-Key", "app_key", "account_key", "access_token_value",
     "раssword", "ΑPI_KEY", "t\u200boken", "pa\u0301ssword",
     "dbpass", "rootpw", "pass_word", "password_reset_code", "tls_key", "passHash",
+    "mfa_code", "recovery_codes", "totp_seed", "api_token_v2", "remember_token",
+    "vault_unseal_key", "deepseek_key",
 ]  # fmt: skip
 BENIGN_NAMES = [
     "password_policy", "password_min_length", "password_max_length", "password_reset_url",
@@ -221,6 +231,8 @@ BENIGN_NAMES = [
     "with_credentials", "accept_cookies", "password_required", "password_reset_email",
     "cookie_consent_given", "password_protected", "jwt_claims", "resumption_token",
     "client_secret_expires_at", "secret_santa_gift", "bypass", "compass", "image_token",
+    "status_code", "country_code", "random_seed", "api_key_created_at", "public_key_pem",
+    "session_id", "passport_number", "tokens_per_minute", "rate_limit_tokens",
 ]  # fmt: skip
 
 
@@ -249,6 +261,7 @@ def test_benign_names_are_kept(name: str) -> None:
         "task-1234567890abcdefghijklmnop",
         "SGD.price",
         "key-value store",
+        "bearer bonds",
     ],
 )
 def test_benign_text_is_kept(text: str) -> None:
