@@ -15,17 +15,21 @@ Key-name rules, step by step (what :func:`._secret_keys.is_secret_key` does):
    leaves ``р`` (Cyrillic) and ``ο`` (Greek) alone, so ``раsswοrd`` would pass it.
 2. Split into words (:func:`key_words`) at separators, camelCase, acronyms and digits;
    case-fold; drop digit-only words. ``X-API-Key2`` -> ``x api key``.
-3. No word contains a :data:`KEY_STEMS` entry: not secret (a cheap gate; every word list
-   below holds only words containing a stem, which a test checks).
+3. The folded name contains no :data:`KEY_STEMS` entry: not secret (a cheap gate; every
+   secret word contains a stem, which a test checks).
+
+Every step is set membership, a word-position rule or a suffix test, so an SQL version
+(``regexp_split_to_array`` + ``= any(...)``) can follow it step by step.
 4. More than one word and the first is a predicate (:data:`PREDICATE_PREFIXES`:
    ``has_password``, ``is_secret``): not secret (it holds a flag).
 5. Trailing representation words (:data:`VALUE_FORM_WORDS`: ``api_key_value``,
    ``private_key_pem``) are dropped; the last remaining word is the *head*.
-6. Head rules: ``token`` heads (unless a pagination or tokenizer word precedes:
-   ``next_page_token``, ``eos_token``), qualified ``tokens``/``key``/``keys``/``phrase``
-   heads (``api_key``, ``stripe_key``, ``seed_phrase``, ``totp_seed``, ``mfa_code``),
-   ``auth`` heads, short password
-   heads (``pass``, ``pw``, ``db_pass``, ``dbpass``, ``pass_word``; not ``boarding_pass``).
+6. Head rules (the head and the word before it): ``token`` heads unless a pagination or
+   tokenizer word precedes (``next_page_token``, ``eos_token``); qualified ``tokens``,
+   ``key(s)``, ``phrase``/``seed`` and ``code(s)`` heads (``api_key``, ``stripe_key``,
+   ``seed_phrase``, ``totp_seed``, ``mfa_code``; not ``primary_key``, ``status_code``);
+   ``auth`` heads; short password heads (``pass``, ``pw``, ``db_pass``, ``dbpass``,
+   ``pass_word``; not ``boarding_pass``, ``bypass``).
 7. Otherwise a word from :data:`ALWAYS_SECRET_WORDS` (or a word ending in a
    :data:`SECRET_SUFFIXES` entry: ``newpassword``) makes it secret, unless a word after
    the last such word says the key is about the secret rather than the secret itself

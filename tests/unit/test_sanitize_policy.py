@@ -322,7 +322,7 @@ def test_every_provider_pattern_has_a_sample_the_gate_and_finder_catch() -> None
 def test_every_key_word_contains_a_gate_stem() -> None:
     # is_secret_key answers False without a stem: a word without one would be dead data.
     words = rules.ALWAYS_SECRET_WORDS | rules.SHORT_PASSWORD_WORDS | set(rules.SECRET_SUFFIXES)
-    for word in (*words, "token", "key", "phrase", "auth"):
+    for word in (*words, "token", "key", "phrase", "seed", "code", "auth"):
         assert any(stem in word for stem in rules.KEY_STEMS), word
 
 
