@@ -81,19 +81,21 @@ __all__ = [
 COMBINING_MARKS = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 #: Invisible format characters (zero-width, bidi controls, soft hyphen, BOM).
 IGNORED_CHARS = "\u00ad\u034f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-#: Latin look-alikes in Cyrillic, Greek and small capitals, mapped to the Latin letter.
+#: Latin look-alikes in Cyrillic, Greek, Armenian and small capitals, mapped to Latin.
 CONFUSABLES: dict[str, str] = dict(
     zip(
         "аеіјоросухѕԁԛԝһӏ"  # Cyrillic lower case
         "АВЕЅІЈКМНОРСТХУҮԚԜҺӀ"  # Cyrillic upper case
         "αβεικνορτυχϲϳγω"  # Greek lower case
         "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ"  # Greek upper case
-        "ıȷɑɡɩᴀʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ",  # Latin dotless, script and small capitals
+        "ıȷɑɡɩᴀʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ"  # Latin dotless, script and small capitals
+        "кԍօսհոց",  # more Cyrillic, Armenian
         "aeijopocyxsdqwhl"
         "ABESIJKMHOPCTXYYQWHI"
         "abeikvoptuxcjyw"
         "ABEZHIKMNOPTYXC"
-        "ijagiabcdeghijklmnoprstuvwyz",
+        "ijagiabcdeghijklmnoprstuvwyz"
+        "kgouhng",
         strict=True,
     )
 )

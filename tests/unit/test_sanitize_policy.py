@@ -217,7 +217,7 @@ SECRET_NAMES = [
     "Ocp-Apim-Subscription-Key", "app_key", "account_key", "access_token_value",
     "раssword", "ΑPI_KEY", "t\u200boken", "pa\u0301ssword",
     "dbpass", "rootpw", "pass_word", "password_reset_code", "tls_key", "passHash",
-    "mfa_code", "recovery_codes", "totp_seed", "api_token_v2", "remember_token",
+    "mfa_code", "recovery_codes", "totp_seed", "api_token_v2", "remember_token", "api_кey",
     "vault_unseal_key", "deepseek_key",
 ]  # fmt: skip
 BENIGN_NAMES = [
