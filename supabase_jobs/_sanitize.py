@@ -139,7 +139,7 @@ def summarize_paths(paths: Sequence[str], limit: int = SHOWN_PATHS) -> str:
     """The first ``limit`` paths (each cut at 200 characters) and how many more there are.
 
     Example:
-        >>> summarize_paths([f"jobs[{i}].payload.password" for i in range(10_000)])[-30:]
+        >>> summarize_paths([f"jobs[{i}].payload.password" for i in range(10_000)])[-31:]
         'payload.password and 9,980 more'
     """
     shown = [
@@ -173,7 +173,7 @@ def check_mode(mode: object) -> None:
 
 def raise_secrets(paths: list[str]) -> None:
     """Raise the ``raise``-mode :class:`SecretInPayloadError` for ``paths``."""
-    more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+    more = f" (and {len(paths) - 1:,} more)" if len(paths) > 1 else ""
     raise SecretInPayloadError(
         paths[0], f"looks like a secret; scrub mode 'raise' refuses it{more}", paths=paths
     )
