@@ -31,8 +31,14 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from ._errors import SecretInPayloadError, ValidationError
-from ._secret_keys import is_secret_key
-from ._secret_text import REDACTED, looks_like_secret, scrub_text, text_may_contain_secret
+from ._secret_keys import PLAIN_KEYS, is_secret_key
+from ._secret_text import (
+    CLEAN_STRINGS,
+    REDACTED,
+    looks_like_secret,
+    scrub_text,
+    text_may_contain_secret,
+)
 
 __all__ = [
     "REDACTED",
@@ -283,10 +289,12 @@ class _Scrubber:
 
     def scrub_dict(self, src: dict[Any, Any], dst: dict[Any, Any], node: tuple[Any, ...]) -> None:
         for key, item in src.items():
-            if type(key) is str and key_is_unsafe(key):
+            if key in PLAIN_KEYS and key in CLEAN_STRINGS:
+                pass  # the common case: a key known to be neither secret nor a credential
+            elif type(key) is str and key_is_unsafe(key):
                 self.report(node, key)
                 continue  # a key that holds a credential: dropped in every mode
-            if type(key) is str and is_secret_key(key):
+            elif type(key) is str and is_secret_key(key):
                 if self.remove or not is_marker(item):
                     self.report(node, key)
                     if self.remove:
@@ -295,7 +303,7 @@ class _Scrubber:
                 dst[key] = item
                 continue
             if isinstance(item, str):
-                if not is_marker(item) and looks_like_secret(item):
+                if item not in CLEAN_STRINGS and not is_marker(item) and looks_like_secret(item):
                     self.report(node, key)
                     if self.remove:
                         continue
@@ -313,10 +321,12 @@ class _Scrubber:
                 self.report(node, index)
                 item = REDACTED  # never dropped inside a list: indices stay stable
             elif isinstance(item, str):
-                if not is_marker(item) and looks_like_secret(item):
+                if item not in CLEAN_STRINGS and not is_marker(item) and looks_like_secret(item):
                     self.report(node, index)
                     item = REDACTED
             elif isinstance(item, (dict, list, tuple)):
                 item = self.copy_of(item, (node, index, item))
-            after_flag = is_secret_flag(src[index])
+            after_flag = (
+                type(src[index]) is str and src[index][:1] == "-" and (is_secret_flag(src[index]))
+            )
             dst.append(item)

@@ -22,7 +22,14 @@ import re
 from . import _secret_rules as rules
 from ._secret_keys import is_secret_key
 
-__all__ = ["REDACTED", "looks_like_secret", "scrub_text", "secret_spans", "text_may_contain_secret"]
+__all__ = [
+    "CLEAN_STRINGS",
+    "REDACTED",
+    "looks_like_secret",
+    "scrub_text",
+    "secret_spans",
+    "text_may_contain_secret",
+]
 
 #: What a scrubbed value becomes in ``redact`` mode, inside lists and in text.
 REDACTED = "[REDACTED]"
@@ -202,17 +209,17 @@ def looks_like_secret(value: str) -> bool:
         >>> looks_like_secret("Bearer x"), looks_like_secret("the bearer of news")
         (True, False)
     """
-    if value in _CLEAN:
+    if value in CLEAN_STRINGS:
         return False
     secret = any(value[start:end] != REDACTED for start, end in secret_spans(value))
-    if not secret and len(value) <= _CLEAN_LENGTH and len(_CLEAN) < _CLEAN_LIMIT:
-        _CLEAN.add(value)  # only clean strings are kept: never a secret in memory
+    if not secret and len(value) <= _CLEAN_LENGTH and len(CLEAN_STRINGS) < _CLEAN_LIMIT:
+        CLEAN_STRINGS.add(value)  # only clean strings are kept: never a secret in memory
     return secret
 
 
-# Short strings already found clean (keys, roles, model names repeat across payloads).
-# Bounded, so random strings cannot grow it without limit.
-_CLEAN: set[str] = set()
+#: Short strings already found clean (keys, roles, model names repeat across payloads).
+#: Bounded, so random strings cannot grow it without limit; never holds a secret.
+CLEAN_STRINGS: set[str] = set()
 _CLEAN_LIMIT = 8192
 _CLEAN_LENGTH = 128
 
