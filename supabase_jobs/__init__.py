@@ -50,6 +50,7 @@ from ._sanitize import ScrubMode, ScrubResult, scrub, scrub_text
 from ._settings import JobsConfig, JobsSettings
 from ._sync._client import JobsClient
 from ._version import __version__
+from ._waiting import JobCancelledError, JobFailedError, WaitTimeoutError
 
 __all__ = [
     "AsyncJobsClient",
@@ -60,6 +61,8 @@ __all__ = [
     "ForeignKeyViolationError",
     "InvalidStateError",
     "Job",
+    "JobCancelledError",
+    "JobFailedError",
     "JobStats",
     "JobStatus",
     "JobType",
@@ -87,6 +90,7 @@ __all__ = [
     "TransportTimeoutError",
     "UnknownJobTypeError",
     "ValidationError",
+    "WaitTimeoutError",
     "__version__",
     "scrub",
     "scrub_text",

@@ -42,6 +42,7 @@ from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
 from ._lifecycle import AsyncJobsLifecycle
+from ._wait import AsyncJobsWait
 
 __all__ = ["AsyncJobsClient"]
 
@@ -52,7 +53,7 @@ def _row_id(row: dict[str, Any]) -> str:
     return str(row["id"])
 
 
-class AsyncJobsClient(AsyncJobsLifecycle):
+class AsyncJobsClient(AsyncJobsWait, AsyncJobsLifecycle):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment

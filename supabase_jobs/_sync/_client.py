@@ -44,6 +44,7 @@ from .._settings import JobsSettings
 from .._translate import translate_errors
 from .._validate import validate_uuid
 from ._lifecycle import JobsLifecycle
+from ._wait import JobsWait
 
 __all__ = ["JobsClient"]
 
@@ -54,7 +55,7 @@ def _row_id(row: dict[str, Any]) -> str:
     return str(row["id"])
 
 
-class JobsClient(JobsLifecycle):
+class JobsClient(JobsWait, JobsLifecycle):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``Client``. Build one from the environment
