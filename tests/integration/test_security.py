@@ -38,7 +38,17 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_retry_v1": {"p_job_id": uuid.uuid4()},
     "sj_stats_v1": {},
     "sj_prune_v1": {"p_older_than_seconds": 0},
+    "sj_dispatch_v1": {"p_tenant_id": uuid.uuid4(), "p_type": "test_job"},
 }
+
+
+#: The helpers of sj_dispatch_v1 in the private schema (same rules: service_role only).
+PRIVATE_FUNCTIONS = (
+    "sj_idempotent_job_id",
+    "sj_is_secret_key",
+    "sj_scrub_secret_keys",
+    "sj_sha1",
+)
 
 
 def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
@@ -118,6 +128,7 @@ def test_schema_audit(db: Database) -> None:
     ).fetchall()
     assert tables == [
         {"name": "jobs", "relrowsecurity": True},
+        {"name": "supabase_jobs.job_types", "relrowsecurity": True},
         {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
     ]
     functions = db.admin.execute(
@@ -127,9 +138,10 @@ def test_schema_audit(db: Database) -> None:
         " has_function_privilege('service_role', p.oid, 'execute') as service,"
         " exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
         "         where a.grantee = 0) as public"
-        " from pg_proc p where p.pronamespace = 'public'::regnamespace"
+        " from pg_proc p"
+        " where p.pronamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
     ).fetchall()
-    assert len(functions) == len(CALLS)
+    assert len(functions) == len(CALLS) + len(PRIVATE_FUNCTIONS)
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
         # search_path pinned; the only other setting allowed is a planner hint.
