@@ -1062,7 +1062,10 @@ begin
     raise exception using errcode = '22023', message = 'p_options must be a JSON object';
   end if;
   for v_name, v_value in select e.key, e.value from pg_catalog.jsonb_each(v_options) e loop
-    if v_name = 'queue' then
+    if v_value = 'null'::jsonb
+       and v_name in ('queue', 'priority', 'run_at', 'max_attempts', 'idempotency_key') then
+      continue;  -- null means "not given", as None does for the SDK's dispatch()
+    elsif v_name = 'queue' then
       if pg_catalog.jsonb_typeof(v_value) <> 'string'
          or pg_catalog.char_length(v_value #>> '{}') > 63
          or (v_value #>> '{}') !~ '^[a-z][a-z0-9_.:-]*$' then

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -384,3 +386,54 @@ def test_edge_function_calls_the_rpc_with_its_argument_names() -> None:
     names = re.findall(r"(p_\w+):", call.group(1))
     assert names == ["p_tenant_id", "p_type", "p_payload", "p_options"]
     assert "SUPABASE_SERVICE_ROLE_KEY" in source
+
+
+def test_null_options_mean_defaults(db: Database) -> None:
+    job = dispatch(db, {}, {"queue": None, "priority": None, "idempotency_key": None})
+    assert (job["queue"], job["priority"], job["idempotency_key"]) == ("default", 0, None)
+    raises_sqlstate("22023", lambda: dispatch(db, {}, {"status": None}))
+
+
+def waiting_on_lock(db: Database) -> bool:
+    row = db.admin.execute(
+        "select count(*) as n from pg_stat_activity"
+        " where datname = current_database() and wait_event_type = 'Lock'"
+    ).fetchone()
+    return row is not None and row["n"] > 0
+
+
+def test_concurrent_dispatches_of_one_key_make_one_job(db: Database) -> None:
+    # The first dispatch holds its transaction open (a trigger inside a longer transaction);
+    # the second waits on the key instead of inserting a duplicate, then returns that job.
+    first = psycopg.connect(db.dsn("authenticator"))
+    try:
+        first.execute("set role service_role")
+        (first_id,) = first.execute(
+            "select (public.sj_dispatch_v1(%s, 'test_job', '{}', %s)).id",
+            [TENANT, json.dumps({"idempotency_key": "race"})],
+        ).fetchone() or (None,)
+        results: list[Any] = []
+
+        def second() -> None:
+            with psycopg.connect(db.dsn("authenticator"), autocommit=True) as conn:
+                conn.execute("set role service_role")
+                row = conn.execute(
+                    "select (public.sj_dispatch_v1(%s, 'test_job', '{\"n\": 2}', %s)).id",
+                    [TENANT, json.dumps({"idempotency_key": "race"})],
+                ).fetchone()
+                results.append(row[0] if row else None)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        # Wait (generously: shared machine) until the second call blocks on the first's key.
+        deadline = time.monotonic() + 60
+        while not waiting_on_lock(db) and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive() and waiting_on_lock(db)  # blocked, not inserting a duplicate
+        first.commit()
+        thread.join(60)
+        assert not thread.is_alive()
+    finally:
+        first.close()
+    assert results == [first_id]
+    assert count_jobs(db) == 1
