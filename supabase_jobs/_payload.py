@@ -19,15 +19,14 @@ from __future__ import annotations
 import json
 import json.encoder
 import math
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._constants import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_DEPTH
 from ._errors import PayloadTooLargeError, PayloadValidationError, ValidationError
 from ._sanitize import (
-    HINT_PATTERN,
     REDACTED,
+    Positions,
     ScrubMode,
     check_mode,
     is_marker,
@@ -64,9 +63,6 @@ def _make_encoder() -> Callable[[Any], str]:
 
 
 _encode = _make_encoder()
-# One scan of the JSON text for both rare cases, a NUL (always escaped as \u0000) and a
-# string that may hold a credential; a hit is then told apart by the exact checks.
-_RARE = re.compile(rf"\\u0000|{HINT_PATTERN}")
 _HINTS = {
     "tuple": "use a list", "set": "use a list", "frozenset": "use a list",
     "datetime": "use an ISO 8601 string", "date": "use an ISO 8601 string",
@@ -137,8 +133,12 @@ def _walk(  # noqa: C901
     plain = PLAIN_KEYS
     secret_key = is_secret_key
     found: list[str] = []
+    positions: Positions = {}  # key positions for placeholders of unsafe keys
     top = root.copy() if copy else root
-    stack: list[tuple[Any, tuple[Any, ...], int, bool]] = [(top, (None, None, root), 1, False)]
+    # A list at the top counts as "in a list": ["password", "hunter2"] is a pair.
+    stack: list[tuple[Any, tuple[Any, ...], int, bool]] = [
+        (top, (None, None, root), 1, type(root) is list)
+    ]
     pop = stack.pop
     push = stack.append
     while stack:
@@ -159,14 +159,14 @@ def _walk(  # noqa: C901
                         # mode, as scrub() does, and reported once (not again by scrub()).
                         if change and not copy:
                             raise _CopyNeeded
-                        found.append(render_path(path, node, key))
+                        found.append(render_path(path, node, key, positions))
                         if change:
                             dropped.append(key)
                         continue
                     if mode == "remove" or not is_marker(value):
                         if change and not copy:
                             raise _CopyNeeded
-                        found.append(render_path(path, node, key))
+                        found.append(render_path(path, node, key, positions))
                         if mode == "remove":
                             dropped.append(key)
                         elif mode == "redact":
@@ -272,10 +272,8 @@ def _prepare(
         ) from None
     except TypeError:  # only a non-str key equal to a known str key gets past the walk
         raise PayloadValidationError(path, "has a key that is not a str") from None
-    rare = _RARE.search(text) is not None
     if (
-        rare
-        and "\\u0000" in text
+        "\\u0000" in text
         and (nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item))
     ):
         raise PayloadValidationError(nul[0], f"{nul[1]} contains a NUL character")
@@ -287,7 +285,7 @@ def _prepare(
         raise PayloadValidationError(
             where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
         ) from None
-    if rare and mode is not None and text_may_contain_secret(text):
+    if mode is not None and text_may_contain_secret(text, json_text=True):
         result = scrub(value, mode=mode, path=path)
         if result.paths:
             found.extend(result.paths)

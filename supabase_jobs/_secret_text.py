@@ -1,0 +1,195 @@
+"""Credentials in text: one finder behind ``scrub_text`` and the payload value scrubber.
+
+:func:`secret_spans` lists the character spans of a string that hold a secret, using the
+rules of :mod:`._secret_rules`: PEM private key blocks, the value of a ``key=value``,
+``key: value``, ``"key": "value"`` or ``--key value`` pair whose key is secret
+(:func:`._secret_keys.is_secret_key`), bearer tokens, ``Basic`` credentials, JWTs, URL
+userinfo and provider key formats. :func:`scrub_text` replaces the spans;
+:func:`looks_like_secret` (the payload value rule) is true when there is one. The two
+share this one finder, so a string that ``scrub_text`` changes is always scrubbed from a
+payload too. Look-alike letters are folded first (:func:`._secret_rules.fold`).
+
+:func:`text_may_contain_secret` is the cheap gate in front: it never misses a string that
+has spans, on the string itself or on JSON text holding it, and is much faster than the
+finder on the common clean payload.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+
+from . import _secret_rules as rules
+from ._secret_keys import has_key_stem, is_secret_key
+
+__all__ = ["REDACTED", "looks_like_secret", "scrub_text", "secret_spans", "text_may_contain_secret"]
+
+#: What a scrubbed value becomes in ``redact`` mode, inside lists and in text.
+REDACTED = "[REDACTED]"
+
+# --- the gate ---------------------------------------------------------------------------
+
+# Every branch starts at a rare character (or a cheap lookbehind after one), so the engine
+# skips most positions. "sep" is a ":" or "=", after which the caller looks at the word
+# run before it for a key stem; in JSON text a key's closing quote then ":" is structure,
+# not a separator (a quote inside a string is escaped, so "\\":" still counts).
+_TRIGGERS = (
+    r"|-(?:-|(?<=\"-)|(?<=sk-)|(?<=gl[a-z]{2}-)|(?<=gl[a-z]{3}-)|(?<=xox[abeoprs]-)"
+    r"|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-)|(?<=key-)|(?<=sq0atp-)|(?<=sq0csp-)|(?<=AGE-))"
+    r"|_(?:(?<=_secret_)|(?<=_live_)|(?<=_test_)|(?<=whsec_)|(?<=gh[pousr]_)|(?<=_pat_)"
+    r"|(?<=hf_)|(?<=npm_)|(?<=shp[a-z]{2}_)|(?<=_v1_)|(?<=_api_)|(?<=gsk_)|(?<=r8_))"
+    r"|\.(?:(?<=SG\.)|(?<=ya29\.))"
+    r"|/(?:(?<=://)(?=[^\s/?#@]*@)|(?<=hooks\.slack\.com/)|(?<=/webhooks/))"
+    r"|J(?<=eyJ)|A(?:KIA|SIA|Iza)|B(?:earer|EARER|asic|ASIC)|b(?:earer|asic)"
+    r"|S(?:K[0-9a-fA-F]|G\.)|\\u[0-9a-fA-F]{4}"
+)
+_GATE = re.compile(r"(?P<sep>[:=])" + _TRIGGERS)
+_GATE_JSON = re.compile(r"(?P<sep>=|(?<!\"):|(?<=\\\"):)" + _TRIGGERS)
+# The word run before a separator (JSON escapes of quotes and whitespace allowed).
+_RUN_BEFORE = re.compile(
+    r"[\w.-]{1,130}(?:\\?[\"'])?(?:\s|\\[ntrfb]|\\u00[0-9a-fA-F]{2}){0,8}\Z"
+)
+
+
+def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
+    """Cheap pre-check: ``False`` means :func:`secret_spans` finds nothing in ``text``.
+
+    ``True`` only means "look closer": it has false positives, never false negatives.
+
+    Args:
+        text: One string, or JSON text holding strings (as :func:`json.dumps` writes it).
+        json_text: ``text`` is JSON: skip the ``":`` after each object key (faster).
+    """
+    text = rules.fold(text)
+    for match in (_GATE_JSON if json_text else _GATE).finditer(text):
+        if match.lastgroup != "sep":
+            return True
+        start = match.start()
+        run = _RUN_BEFORE.search(text, max(0, start - 200), start)
+        if run is not None and has_key_stem(run[0]):
+            return True
+    return False
+
+
+# --- the finder ---------------------------------------------------------------------------
+
+_PROVIDERS = r"\b(?:" + "|".join(pattern for _, pattern in rules.PROVIDER_PATTERNS) + ")"
+_PROSE = "|".join(sorted(rules.BEARER_PROSE_WORDS))
+# Each rule: a pattern whose group "s" (or whole match) is the secret.
+_SHAPES = re.compile(
+    rf"(?s:{rules.PEM}(?:.*?-----END[A-Z0-9 ]*-----|.*))"
+    rf"|\b(?:Bearer|BEARER)\s+(?!(?i:{_PROSE})\b)(?P<b>{rules.TOKEN68}+=*)"
+    rf"|\bbearer\s+(?P<lb>{rules.TOKEN68}{{16,}}=*)"
+    rf"|\A\s*bearer\s+(?P<wb>{rules.TOKEN68}+=*)\s*\Z"  # a whole header value
+    rf"|{rules.USERINFO}|{rules.JWT}|{_PROVIDERS}"
+)
+_BASIC = re.compile(r"\b(?:Basic|BASIC|basic)\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
+# key=value, key: value, "key": "value", --key=value. A key starts at a word start, and a
+# value is only matched after a secret key, from where the last one ended: linear time.
+_KEY_SEP = re.compile(
+    r"""(?<![\w.-])-{0,2}(?P<key>[^\W\d][\w.-]{0,127})["']?\s{0,8}[:=]\s*"""
+    r"""|(?<![\w.-])--(?P<flag>[^\W\d][\w.-]{0,127})[ \t]+(?=[^\s-])"""
+)
+_VALUE = re.compile(
+    r""""[^"]*"|'[^']*'|(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s,;&"'<>(){}\[\]]+"""
+)
+
+
+def _is_basic_credential(encoded: str) -> bool:
+    """``Basic`` followed by base64 of ``user:password`` (not the word "Basic auth")."""
+    try:
+        decoded = binascii.a2b_base64(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded
+
+
+def _pair_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    done = 0
+    for match in _KEY_SEP.finditer(text):
+        key = match["key"] or match["flag"]
+        if match.start() < done or not is_secret_key(key):
+            continue
+        value = _VALUE.match(text, match.end())
+        if value is None:
+            continue
+        start, end = value.span()
+        if text[start] in "'\"":
+            start, end = start + 1, end - 1  # keep the quotes
+        if start < end:
+            spans.append((start, end))
+        done = value.end()
+    return spans
+
+
+def _find(text: str) -> list[tuple[int, int]]:
+    spans = _pair_spans(text) if (":" in text or "=" in text or "--" in text) else []
+    for match in _SHAPES.finditer(text):
+        group = next((name for name in ("b", "lb", "wb") if match[name]), 0)
+        spans.append(match.span(group))
+    for match in _BASIC.finditer(text):
+        if _is_basic_credential(match[1]):
+            spans.append(match.span(1))
+    return spans
+
+
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` spans of ``text`` that hold a secret.
+
+    Example:
+        >>> secret_spans("login password=hunter2 user=bob")
+        [(15, 22)]
+    """
+    if not text_may_contain_secret(text):
+        return []
+    folded = rules.fold(text)
+    if folded is text:
+        spans = _find(text)
+    else:
+        folded, offsets = rules.fold_with_offsets(text)
+        spans = [(offsets[start], offsets[end]) for start, end in _find(folded)]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        elif start < end:
+            merged.append((start, end))
+    return merged
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether ``value`` holds a secret :func:`scrub_text` would redact.
+
+    Example:
+        >>> looks_like_secret("Bearer x"), looks_like_secret("the bearer of news")
+        (True, False)
+    """
+    return any(value[start:end] != REDACTED for start, end in secret_spans(value))
+
+
+def scrub_text(text: str) -> str:
+    """Redact credential-looking substrings of free text (log lines, error messages).
+
+    Replaces the value of ``key=value``, ``key: value``, ``"key": "value"``,
+    ``--key value`` and ``--key=value`` pairs whose key is secret (:func:`is_secret_key`),
+    bearer tokens (``Bearer [REDACTED]``), ``Basic`` credentials, JWTs, PEM private key
+    blocks, URL credentials (``postgres://[REDACTED]@host``) and provider keys
+    (``sb_secret_``, ``sk-``, ``sk_live_``, ``whsec_``, ``ghp_``, ``glpat-``, ``xoxb-``,
+    ``AKIA``, ``AIza``, ``hf_``, ``npm_``, ``SG.``, Slack webhooks, ...). Look-alike
+    letters do not hide a key. Idempotent.
+
+    Example:
+        >>> scrub_text("connect failed: password=hunter2 host=db")
+        'connect failed: password=[REDACTED] host=db'
+    """
+    spans = secret_spans(text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    done = 0
+    for start, end in spans:
+        parts += (text[done:start], REDACTED)
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
