@@ -123,7 +123,8 @@ $$;
 
 -- BEGIN GENERATED sj_is_secret_key (scripts/gen_sql_secret_rules.py; do not edit)
 -- Whether the value under a JSON key named p_name is a secret: supabase_jobs._secret_keys
--- in SQL (design.md section 5). The word lists below are copied from the Python module.
+-- in SQL (design.md section 5; the steps are listed in supabase_jobs/_secret_rules.py).
+-- Every word list below is copied from the Python module.
 create or replace function supabase_jobs.sj_is_secret_key(p_name text)
 returns boolean
 language plpgsql
@@ -135,120 +136,239 @@ set search_path = ''
 as $$
 declare
   v_name text := p_name;
-  v_words text[] := '{}';
-  v_extra text[] := '{}';
-  v_current text := '';
-  v_count integer := 0;
-  v_digits boolean := false;
-  v_previous text := '';
+  v_words text[];
+  v_modes text[] := array[''];
+  v_mode text;
+  v_current text;
+  v_count integer;
+  v_digits boolean;
+  v_previous text;
   v_kind text;
   v_fold text;
-  v_last_fold text := '';
+  v_last_fold text;
   v_ch text;
   v_code integer;
-  v_last text;
+  v_end integer;
+  v_head text;
   v_before text;
+  c_always_secret_words constant text[] := array[
+    'accesskey', 'apikey', 'apikeys', 'authorisation', 'authorization', 'bearer',
+    'contrasena', 'cookie', 'cookies', 'cred', 'credential', 'credentials', 'creds',
+    'jsessionid', 'jwt', 'jwts', 'kennwort', 'mnemonic', 'otp', 'passcode', 'passphrase',
+    'passwd', 'password', 'passwords', 'passwort', 'phpsessid', 'privatekey',
+    'privatekeys', 'privkey', 'pswd', 'pwd', 'pword', 'secret', 'secretkey', 'secrets',
+    'senha', 'sessid', 'sessionid', 'wachtwoord'];
+  c_auth_heads constant text[] := array[
+    'code', 'header', 'headers', 'key', 'pass', 'string', 'value'];
+  c_auth_prefixes constant text[] := array[
+    'api', 'basic', 'bearer', 'digest', 'http', 'proxy'];
+  c_benign_heads constant text[] := array[
+    'accepted', 'admirer', 'age', 'agent', 'alg', 'algorithm', 'algorithms', 'arn', 'at',
+    'attempts', 'audience', 'banner', 'button', 'changed', 'complexity', 'consent',
+    'consents', 'count', 'counter', 'created', 'date', 'description', 'dialog', 'dir',
+    'directory', 'disable', 'disabled', 'domain', 'duration', 'email', 'emails', 'enable',
+    'enabled', 'endpoint', 'endpoints', 'enforced', 'entropy', 'error', 'errors',
+    'exists', 'exp', 'expiration', 'expired', 'expires', 'expiry', 'file', 'filename',
+    'files', 'form', 'format', 'garden', 'generator', 'hidden', 'hint', 'href',
+    'httponly', 'icon', 'id', 'ids', 'ingredient', 'interval', 'invalid', 'issuer',
+    'kind', 'label', 'len', 'length', 'level', 'lifetime', 'link', 'links', 'location',
+    'manager', 'match', 'matches', 'max', 'maximum', 'menu', 'min', 'minimum', 'mismatch',
+    'mission', 'modal', 'mode', 'name', 'names', 'notice', 'on', 'optional', 'page',
+    'path', 'paths', 'placeholder', 'policies', 'policy', 'popup', 'preferences', 'prefs',
+    'present', 'provider', 'providers', 'recipe', 'rejected', 'reminder', 'required',
+    'requirement', 'requirements', 'reset', 'retries', 'room', 'rotated', 'rule', 'rules',
+    'samesite', 'santa', 'sauce', 'scope', 'scopes', 'score', 'screen', 'secure', 'sent',
+    'set', 'settings', 'society', 'state', 'status', 'strategy', 'strength', 'template',
+    'time', 'timeout', 'timestamp', 'title', 'ttl', 'type', 'types', 'updated', 'uri',
+    'uris', 'url', 'urls', 'valid', 'validation', 'validator', 'version', 'versions',
+    'visible'];
+  c_benign_token_qualifiers constant text[] := array[
+    'begin', 'bos', 'cached', 'cls', 'completion', 'continuation', 'cursor', 'end', 'eos',
+    'eot', 'first', 'input', 'last', 'mask', 'max', 'min', 'next', 'num', 'output', 'pad',
+    'padding', 'page', 'pagination', 'prev', 'previous', 'prompt', 'reasoning', 'resume',
+    'sep', 'special', 'start', 'stop', 'sync', 'total', 'unk'];
+  c_key_qualifiers constant text[] := array[
+    'access', 'account', 'activation', 'admin', 'aes', 'airtable', 'akamai', 'alchemy',
+    'algolia', 'amplitude', 'anthropic', 'api', 'apns', 'app', 'application', 'appwrite',
+    'assemblyai', 'atlassian', 'auth', 'auth0', 'aws', 'azure', 'b2', 'backblaze',
+    'bearer', 'binance', 'bitbucket', 'braintree', 'brevo', 'clerk', 'client',
+    'cloudflare', 'cognito', 'cohere', 'coinbase', 'consumer', 'cookie', 'crypto', 'csrf',
+    'datadog', 'decryption', 'deepgram', 'deploy', 'developer', 'digitalocean', 'discord',
+    'docker', 'dockerhub', 'doppler', 'dropbox', 'dsa', 'easypost', 'ecdsa', 'ed25519',
+    'elevenlabs', 'encryption', 'etherscan', 'expo', 'facebook', 'fastly', 'fcm',
+    'firebase', 'firecrawl', 'fireworks', 'function', 'functions', 'gcp', 'gemini',
+    'github', 'gitlab', 'gmaps', 'google', 'gpg', 'groq', 'hcaptcha', 'heroku', 'hetzner',
+    'hf', 'hmac', 'hubspot', 'huggingface', 'infisical', 'infura', 'instagram',
+    'integration', 'intercom', 'jina', 'jira', 'jwt', 'langchain', 'langsmith', 'licence',
+    'license', 'linear', 'linkedin', 'linode', 'mailchimp', 'mailgun', 'mandrill',
+    'mapbox', 'mapquest', 'master', 'merchant', 'mfa', 'minio', 'mistral', 'mixpanel',
+    'moralis', 'netlify', 'newrelic', 'notion', 'npm', 'nylas', 'oauth', 'okta',
+    'onesignal', 'openai', 'openrouter', 'openweather', 'otp', 'partner', 'pass',
+    'paypal', 'perplexity', 'pgp', 'pinecone', 'plaid', 'pocketbase', 'postmark',
+    'private', 'psk', 'pusher', 'pypi', 'qdrant', 'recaptcha', 'recovery', 'replicate',
+    'resend', 'role', 'root', 'rsa', 'salesforce', 'secret', 'sendgrid', 'sendinblue',
+    'sentry', 'serpapi', 'server', 'service', 'session', 'shared', 'shippo', 'shopify',
+    'signature', 'signing', 'slack', 'sparkpost', 'spotify', 'square', 'ssh', 'stripe',
+    'subscription', 'supabase', 'symmetric', 'tavily', 'telegram', 'tiktok', 'tomtom',
+    'totp', 'turnstile', 'twilio', 'twitter', 'unlock', 'vault', 'vercel', 'voyage',
+    'vultr', 'wasabi', 'weaviate', 'webhook', 'whatsapp', 'wifi', 'wpa', 'write', 'xai',
+    'xsrf', 'youtube', 'zendesk'];
+  c_pass_benign_qualifiers constant text[] := array[
+    'backstage', 'boarding', 'bus', 'by', 'day', 'event', 'festival', 'final', 'first',
+    'free', 'guest', 'gym', 'hall', 'last', 'multi', 'museum', 'one', 'park', 'press',
+    'render', 'season', 'second', 'single', 'ski', 'third', 'train', 'travel', 'two'];
+  c_phrase_qualifiers constant text[] := array[
+    'mnemonic', 'pass', 'recovery', 'secret', 'seed', 'wallet'];
+  c_predicate_prefixes constant text[] := array[
+    'accept', 'accepted', 'accepts', 'allow', 'allowed', 'allows', 'are', 'block',
+    'blocks', 'can', 'count', 'did', 'disable', 'disabled', 'do', 'does', 'enable',
+    'enabled', 'had', 'has', 'have', 'hide', 'include', 'includes', 'is', 'max', 'min',
+    'missing', 'must', 'need', 'needs', 'no', 'num', 'reject', 'rejected', 'remember',
+    'require', 'requires', 'should', 'show', 'support', 'supports', 'total', 'use',
+    'uses', 'using', 'was', 'were', 'with', 'without'];
+  c_short_password_words constant text[] := array[
+    'pass', 'passw', 'pw', 'pwd'];
+  c_token_qualifiers constant text[] := array[
+    'access', 'api', 'auth', 'bearer', 'client', 'csrf', 'device', 'id', 'jwt', 'oauth',
+    'personal', 'push', 'refresh', 'secret', 'service', 'session', 'xsrf'];
+  c_value_form_words constant text[] := array[
+    'again', 'ascii', 'b58', 'b64', 'base32', 'base64', 'bcrypt', 'bin', 'binary', 'blob',
+    'bytes', 'cleartext', 'confirm', 'confirmation', 'content', 'contents', 'crypt',
+    'current', 'data', 'der', 'enc', 'encoded', 'encrypted', 'env', 'hash', 'hashed',
+    'hex', 'json', 'md5', 'new', 'old', 'pem', 'plain', 'plaintext', 'raw', 'repeat',
+    'retype', 'sha', 'str', 'string', 'text', 'utf8', 'value', 'values', 'var'];
 begin
   if pg_catalog.octet_length(v_name) <> pg_catalog.char_length(v_name) then
-    -- Not ASCII: NFKC, then drop format characters (zero-width ...) that could hide a word.
-    v_name := pg_catalog.regexp_replace(
-      pg_catalog.normalize(v_name, 'NFKC'), '[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]', '', 'g');
+    -- 1. Fold (not ASCII only): NFKD, drop combining marks and invisible characters, map
+    -- Cyrillic and Greek look-alikes to Latin letters.
+    v_name := pg_catalog.translate(
+      pg_catalog.regexp_replace(pg_catalog.normalize(v_name, 'NFKD'),
+        '[\u00ad\u0300-\u036f\u0483-\u0489\u061c\u180e\u1ab0-\u1aff\u1dc0-\u1dff\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u20d0-\u20ff\ufe20-\ufe2f\ufeff]', '', 'g'),
+      'аеіјорсухѕԁԛԝһӏАВЕЅІЈКМНОРСТХУҮԚԜҺӀαβεικνορτυχϲϳγωΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹıȷɑɡɩᴀʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ',
+      'aeijopcyxsdqwhlABESIJKMHOPCTXYYQWHIabeikvoptuxcjywABEZHIKMNOPTYXCijagiabcdeghijklmnoprstuvwyz');
   end if;
-  foreach v_ch in array pg_catalog.string_to_array(v_name, null) loop
-    v_code := pg_catalog.ascii(v_ch);
-    v_fold := null;
-    if v_code between 65 and 90 then
-      v_kind := 'U';
-      v_fold := pg_catalog.chr(v_code + 32);
-    elsif v_code between 97 and 122 then
-      v_kind := 'L';
-    elsif v_code between 48 and 57 then
-      v_kind := 'D';
-    elsif v_code < 128 then
-      v_kind := '';
-    else
-      -- Letters whose case fold is ASCII keep Python's class; other non-ASCII characters
-      -- separate words (stricter than Python, see scripts/gen_sql_secret_rules.py).
-      v_kind := case v_ch
-        when 'ß' then 'L'
-        when 'İ' then 'U'
-        when 'ǰ' then 'L'
-        when 'ẖ' then 'L'
-        when 'ẗ' then 'L'
-        when 'ẘ' then 'L'
-        when 'ẙ' then 'L'
-        when 'ẞ' then 'U'
-        else '' end;
-      if v_kind = '' and v_previous = 'U' and v_count > 1 then
-        -- Python may see a lower-case letter here, which makes the last capital start a
-        -- new word ("COOKIEDž": "cookie", "dž"); the word without it is tested too.
-        v_extra := v_extra || pg_catalog.left(v_current, -pg_catalog.char_length(v_last_fold));
-      end if;
-      v_fold := case v_ch
-        when 'ß' then 'ss'
-        when 'İ' then 'i̇'
-        when 'ǰ' then 'ǰ'
-        when 'ẖ' then 'ẖ'
-        when 'ẗ' then 'ẗ'
-        when 'ẘ' then 'ẘ'
-        when 'ẙ' then 'ẙ'
-        when 'ẞ' then 'ss'
-        end;
-    end if;
-    v_fold := coalesce(v_fold, v_ch);
-    if v_kind = '' or (v_count > 0 and ((v_kind = 'D') <> (v_previous = 'D')
-                                         or (v_kind = 'U' and v_previous = 'L'))) then
-      if v_count > 0 and not v_digits then
-        v_words := v_words || v_current;
-      end if;
-      v_current := '';
-      v_count := 0;
-    elsif v_kind = 'L' and v_previous = 'U' and v_count > 1 then
-      -- "APIKey": the last capital starts the next word.
-      v_words := v_words || pg_catalog.left(v_current, -pg_catalog.char_length(v_last_fold));
-      v_current := v_last_fold;
-      v_count := 1;
-    end if;
-    if v_kind <> '' then
-      v_current := v_current || v_fold;
-      v_last_fold := v_fold;
-      v_count := v_count + 1;
-      v_digits := v_kind = 'D';
-    end if;
-    v_previous := v_kind;
-  end loop;
-  if v_count > 0 and not v_digits then
-    v_words := v_words || v_current;
-  end if;
-  if pg_catalog.cardinality(v_words) = 0 then
+  -- 3. No stem, no secret (a cheap gate).
+  if v_name !~* '(auth|bearer|contras|cookie|cred|jwt|kennw|key|mnemonic|otp|pass|phrase|psw|pw|secret|senha|sess|token|wachtw)' then
     return false;
   end if;
-  if (v_words || v_extra) && array['accesskey', 'apikey', 'apikeys', 'authorisation', 'authorization', 'bearer', 'cookie', 'cookies', 'credential', 'credentials', 'creds', 'jwt', 'jwts', 'passcode', 'passphrase', 'passwd', 'password', 'passwords', 'privatekey', 'privatekeys', 'pwd', 'secret', 'secretkey', 'secrets']::text[]
-     or exists (select from pg_catalog.unnest(v_words || v_extra) w
-                 where w ~ '(credential|credentials|passphrase|passwd|password|secret|secrets)$') then
-    return true;
+  if pg_catalog.octet_length(v_name) <> pg_catalog.char_length(v_name) then
+    -- Non-ASCII characters are left: Python reads each as a separator, a lower- or
+    -- upper-case letter or a digit, which SQL cannot tell. Judge the name under each
+    -- reading: secret if any says so (stricter, never laxer, when they are of one kind).
+    v_modes := array['', 'L', 'U', 'D'];
   end if;
-  v_last := v_words[pg_catalog.cardinality(v_words)];
-  v_before := coalesce(v_words[pg_catalog.cardinality(v_words) - 1], '');
-  if v_last ~ 'token$' then
-    return true;
-  end if;
-  if v_last ~ 'tokens$' then
-    return v_before = any(array['access', 'api', 'auth', 'bearer', 'client', 'csrf', 'device', 'id', 'jwt', 'oauth', 'personal', 'push', 'refresh', 'secret', 'service', 'session', 'xsrf'])
-        or pg_catalog.left(v_last, -6) = any(array['access', 'api', 'auth', 'bearer', 'client', 'csrf', 'device', 'id', 'jwt', 'oauth', 'personal', 'push', 'refresh', 'secret', 'service', 'session', 'xsrf']);
-  end if;
-  if v_last in ('key', 'keys') then
-    return v_before = any(array['access', 'api', 'auth', 'bearer', 'client', 'consumer', 'decryption', 'encryption', 'gpg', 'hmac', 'jwt', 'license', 'master', 'pgp', 'private', 'role', 'secret', 'service', 'session', 'signing', 'ssh', 'webhook']);
-  end if;
-  if v_last ~ 'keys?$' then
-    return pg_catalog.regexp_replace(v_last, 'keys?$', '')
-           = any(array['access', 'api', 'auth', 'bearer', 'client', 'consumer', 'decryption', 'encryption', 'gpg', 'hmac', 'jwt', 'license', 'master', 'pgp', 'private', 'role', 'secret', 'service', 'session', 'signing', 'ssh', 'webhook']);
-  end if;
-  if v_last = 'auth' or (v_last ~ 'auth$' and pg_catalog.left(v_last, -4)
-                         = any(array['api', 'basic', 'bearer', 'digest', 'http', 'proxy'])) then
-    return true;
-  end if;
-  return v_before = 'auth' and v_last = any(array['code', 'header', 'headers', 'pass', 'string', 'value']);
+  foreach v_mode in array v_modes loop
+    v_words := '{}';
+    v_current := '';
+    v_count := 0;
+    v_digits := false;
+    v_previous := '';
+    v_last_fold := '';
+    -- 2. Words: split at separators, camelCase, acronyms and digits; case-fold; drop numbers.
+    foreach v_ch in array pg_catalog.string_to_array(v_name, null) loop
+      v_code := pg_catalog.ascii(v_ch);
+      v_fold := null;
+      if v_code between 65 and 90 then
+        v_kind := 'U';
+        v_fold := pg_catalog.chr(v_code + 32);
+      elsif v_code between 97 and 122 then
+        v_kind := 'L';
+      elsif v_code between 48 and 57 then
+        v_kind := 'D';
+      elsif v_code < 128 then
+        v_kind := '';
+      else
+        -- Letters whose case fold is ASCII keep Python's class; the others are read as
+        -- v_mode says (see above).
+        v_kind := case v_ch
+          when 'ß' then 'L'
+          when 'ẞ' then 'U'
+          else v_mode end;
+        v_fold := case v_ch
+          when 'ß' then 'ss'
+          when 'ẞ' then 'ss'
+          end;
+      end if;
+      v_fold := coalesce(v_fold, v_ch);
+      if v_kind = '' or (v_count > 0 and ((v_kind = 'D') <> (v_previous = 'D')
+                                           or (v_kind = 'U' and v_previous = 'L'))) then
+        if v_count > 0 and not v_digits then
+          v_words := v_words || v_current;
+        end if;
+        v_current := '';
+        v_count := 0;
+      elsif v_kind = 'L' and v_previous = 'U' and v_count > 1 then
+        -- "APIKey": the last capital starts the next word.
+        v_words := v_words || pg_catalog.left(v_current, -pg_catalog.char_length(v_last_fold));
+        v_current := v_last_fold;
+        v_count := 1;
+      end if;
+      if v_kind <> '' then
+        v_current := v_current || v_fold;
+        v_last_fold := v_fold;
+        v_count := v_count + 1;
+        v_digits := v_kind = 'D';
+      end if;
+      v_previous := v_kind;
+    end loop;
+    if v_count > 0 and not v_digits then
+      v_words := v_words || v_current;
+    end if;
+    v_end := pg_catalog.cardinality(v_words);
+    -- 4. No words, or a predicate first (has_password): not secret.
+    if v_end = 0 or (v_end > 1 and v_words[1] = any(c_predicate_prefixes)) then
+      continue;
+    end if;
+    -- 5. Trailing representation words (api_key_value): the head comes before them.
+    while v_end > 1 and v_words[v_end] = any(c_value_form_words) loop
+      v_end := v_end - 1;
+    end loop;
+    v_head := v_words[v_end];
+    v_before := case when v_end > 1 then v_words[v_end - 1] else '' end;
+    -- 6. Head rules: a match is secret; otherwise go on to step 7.
+    if v_head ~ 'token$' then
+      if v_before <> all(c_benign_token_qualifiers)
+         and pg_catalog.left(v_head, -5) <> all(c_benign_token_qualifiers) then
+        return true;
+      end if;
+    elsif v_head ~ 'tokens$' then
+      if v_before = any(c_token_qualifiers)
+         or pg_catalog.left(v_head, -6) = any(c_token_qualifiers) then
+        return true;
+      end if;
+    elsif v_head in ('key', 'keys') then
+      if v_before = any(c_key_qualifiers) then
+        return true;
+      end if;
+    elsif v_head ~ 'keys?$' then
+      if pg_catalog.regexp_replace(v_head, 'keys?$', '')
+         = any(c_key_qualifiers) then
+        return true;
+      end if;
+    elsif v_head = 'phrase' then
+      if v_before = any(c_phrase_qualifiers) then
+        return true;
+      end if;
+    elsif v_head = any(c_short_password_words) then
+      if v_before <> all(c_pass_benign_qualifiers) then
+        return true;
+      end if;
+    elsif v_head = 'auth' or (v_head ~ 'auth$'
+          and pg_catalog.left(v_head, -4) = any(c_auth_prefixes)) then
+      return true;
+    elsif v_before = 'auth' and v_head = any(c_auth_heads) then
+      return true;
+    end if;
+    -- 7. A head about the secret (password_policy) is not one; else any always-secret word.
+    if v_head = any(c_benign_heads) and v_end > 1 then
+      continue;
+    end if;
+    if v_words[1:v_end] && c_always_secret_words
+         or exists (select from pg_catalog.unnest(v_words[1:v_end]) w where w ~ '(credential|credentials|passphrase|passwd|password|secret|secrets)$') then
+      return true;
+    end if;
+  end loop;
+  return false;
 end;
 $$;
 -- END GENERATED sj_is_secret_key
