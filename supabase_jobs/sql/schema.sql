@@ -1085,10 +1085,12 @@ $$;
 -- END GENERATED sj_is_secret_key
 
 -- The payload walk of the SDK's "remove" mode, by key name: drops every object entry whose
--- key is secret, at any depth, and redacts the value of a [name, value] pair inside a list
--- when the name is secret (the shape of header lists). Refuses nesting deeper than 32
--- containers (DEFAULT_MAX_PAYLOAD_DEPTH). Values are not judged by their shape here (JWTs,
--- "Bearer ..."): that part of the Python scrubber has no SQL twin.
+-- key is secret, at any depth. Inside lists nothing is dropped (indices stay stable): the
+-- value of a [name, value] pair inside a list is redacted when the name is secret (the shape
+-- of header lists), and so is the item after a secret command-line flag (["--password", x]).
+-- Refuses nesting deeper than 32 containers (DEFAULT_MAX_PAYLOAD_DEPTH). Values are not
+-- judged by their shape here (JWTs, "Bearer ..."): that part of the Python scrubber has no
+-- SQL twin.
 create or replace function supabase_jobs.sj_scrub_secret_keys(
   p_value jsonb,
   p_depth integer default 1,
@@ -1102,6 +1104,12 @@ set search_path = ''
 as $$
 declare
   v_out jsonb;
+  v_items jsonb[] := '{}';
+  v_item jsonb;
+  v_index bigint;
+  v_pair boolean;
+  v_after_flag boolean := false;
+  v_text text;
 begin
   if p_depth > 32 then
     raise exception using errcode = '22023',
@@ -1117,23 +1125,34 @@ begin
      where not supabase_jobs.sj_is_secret_key(e.key);
     return v_out;
   end if;
-  if pg_catalog.jsonb_typeof(p_value) = 'array' then
-    if p_in_list and pg_catalog.jsonb_array_length(p_value) = 2
-       and pg_catalog.jsonb_typeof(p_value -> 0) = 'string'
-       and pg_catalog.char_length(p_value ->> 0) <= 64
-       and pg_catalog.strpos(p_value ->> 0, ' ') = 0
-       and supabase_jobs.sj_is_secret_key(p_value ->> 0) then
-      p_value := pg_catalog.jsonb_set(p_value, '{1}', '"[REDACTED]"');
-    end if;
-    select coalesce(pg_catalog.jsonb_agg(
-             case when pg_catalog.jsonb_typeof(e.value) in ('object', 'array')
-                  then supabase_jobs.sj_scrub_secret_keys(e.value, p_depth + 1, true)
-                  else e.value end order by e.ord), '[]'::jsonb)
-      into v_out
-      from pg_catalog.jsonb_array_elements(p_value) with ordinality as e(value, ord);
-    return v_out;
+  if pg_catalog.jsonb_typeof(p_value) <> 'array' then
+    return p_value;
   end if;
-  return p_value;
+  -- A pair inside a list; under an object key, ["token", "x"] is data.
+  v_pair := p_in_list and pg_catalog.jsonb_array_length(p_value) = 2
+    and pg_catalog.jsonb_typeof(p_value -> 0) = 'string'
+    and pg_catalog.char_length(p_value ->> 0) <= 64
+    and pg_catalog.strpos(p_value ->> 0, ' ') = 0
+    and p_value -> 1 <> '"[REDACTED]"'::jsonb
+    and supabase_jobs.sj_is_secret_key(p_value ->> 0);
+  for v_item, v_index in
+    select e.value, e.ord from pg_catalog.jsonb_array_elements(p_value) with ordinality e(value, ord)
+  loop
+    v_text := case when pg_catalog.jsonb_typeof(v_item) = 'string' then v_item #>> '{}' end;
+    if (v_pair and v_index = 2) or (v_after_flag and v_item <> '"[REDACTED]"'::jsonb) then
+      v_items := v_items || '"[REDACTED]"'::jsonb;
+    elsif pg_catalog.jsonb_typeof(v_item) in ('object', 'array') then
+      v_items := v_items || supabase_jobs.sj_scrub_secret_keys(v_item, p_depth + 1, true);
+    else
+      v_items := v_items || v_item;
+    end if;
+    -- A secret command-line flag: "--password", not "--password=x" (a string) or a sentence.
+    v_after_flag := v_text is not null and pg_catalog.left(v_text, 1) = '-'
+      and pg_catalog.char_length(v_text) <= 130
+      and pg_catalog.strpos(v_text, '=') = 0 and pg_catalog.strpos(v_text, ' ') = 0
+      and supabase_jobs.sj_is_secret_key(pg_catalog.ltrim(v_text, '-'));
+  end loop;
+  return pg_catalog.to_jsonb(v_items);
 end;
 $$;
 

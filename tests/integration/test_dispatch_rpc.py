@@ -207,6 +207,10 @@ SCRUB_CORPUS: list[dict[str, Any]] = [
     {"idempotency_key": "k", "cache_key": "c", "primary_key": "p", "monkey": "m", "hotkey": 1},
     {"auth_header": "h", "auth_method": "m", "basic_auth": "b", "BasicAuth": "b", "HTTPAuth": 1},
     {"l": [[[{"api_key": "k", "v": [[["token", "t"]]]}]]]},
+    {"argv": ["run", "--password", "x", "--user", "u", "--api-key", {"a": 1}, "-pw", "y"]},
+    {"argv": ["--verbose", "--password-file", "f", "--password", "[REDACTED]", "--token"]},
+    {"h": ["Authorization", "x"], "l": [["Authorization", "[REDACTED]"], ["--secret", 2]]},
+    {"big": list(range(2000)), "strings": ["-", "--", "-x", "--max-tokens", 5]},
 ]
 
 
