@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{path}: no generated block (add the BEGIN/END marker lines)")
         updated = _BLOCK.sub(lambda _: block, text)
         if updated != text:
-            stale.append(str(path.relative_to(ROOT)))
+            stale.append(str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
             if not args.check:
                 path.write_text(updated, encoding="utf-8")
     if args.check and stale:
