@@ -31,7 +31,7 @@ from ._sanitize import (
     check_mode,
     is_marker,
     is_secret_pair,
-    looks_like_secret,
+    key_is_unsafe,
     raise_secrets,
     render_path,
     scrub,
@@ -154,9 +154,9 @@ def _walk(  # noqa: C901
                         f"has a key of type {type(key).__name__}; JSON object keys are str",
                     )
                 elif scrub_keys and secret_key(key):
-                    if looks_like_secret(key):
-                        # The key itself is a credential ("Bearer ..."): dropped in every
-                        # mode, as scrub() does, and reported once (not again by scrub()).
+                    if key_is_unsafe(key):
+                        # The key holds a credential ("Bearer ..."): dropped in every mode,
+                        # as scrub() does, and reported once (not again by scrub()).
                         if change and not copy:
                             raise _CopyNeeded
                         found.append(render_path(path, node, key, positions))
@@ -272,9 +272,8 @@ def _prepare(
         ) from None
     except TypeError:  # only a non-str key equal to a known str key gets past the walk
         raise PayloadValidationError(path, "has a key that is not a str") from None
-    if (
-        "\\u0000" in text
-        and (nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item))
+    if "\\u0000" in text and (
+        nul := _locate(value, path, lambda item: type(item) is str and "\x00" in item)
     ):
         raise PayloadValidationError(nul[0], f"{nul[1]} contains a NUL character")
     try:

@@ -14,8 +14,9 @@ Inside lists nothing is dropped: a secret-looking item becomes :data:`REDACTED` 
 or inside a list whose first item is a secret key name (``[["Authorization", "Bearer
 x"]]``, the shape of header lists; ``["password", "hunter2"]``) has its second item
 redacted, and so does the item after a secret command-line flag (``["--password",
-"x"]``). A dict key that itself holds a credential is dropped in every mode (it cannot be
-kept). A :data:`REDACTED` value is never a secret, so scrubbing is idempotent.
+"x"]``). A dict key that is unsafe to print (:func:`key_is_unsafe`: it holds a credential,
+or is a secret name with more in it) is dropped in every mode: what cannot be logged is
+not stored either. A :data:`REDACTED` value is never a secret, so scrubbing is idempotent.
 
 Paths never reveal a secret: a key that holds one, or a secret-named key that is not a
 plain ASCII name, is rendered as a placeholder with its position, ``payload.env[<key
@@ -35,6 +36,7 @@ from ._secret_text import REDACTED, looks_like_secret, scrub_text, text_may_cont
 
 __all__ = [
     "REDACTED",
+    "SHOWN_PATHS",
     "ScrubMode",
     "ScrubResult",
     "is_marker",
@@ -127,7 +129,10 @@ def summarize_paths(paths: Sequence[str], limit: int = SHOWN_PATHS) -> str:
         >>> summarize_paths([f"jobs[{i}].payload.password" for i in range(10_000)])[-30:]
         'payload.password and 9,980 more'
     """
-    shown = [p if len(p) <= _SHOWN_PATH_LENGTH else p[: _SHOWN_PATH_LENGTH - 1] + "…" for p in paths[:limit]]
+    shown = [
+        p if len(p) <= _SHOWN_PATH_LENGTH else p[: _SHOWN_PATH_LENGTH - 1] + "…"
+        for p in paths[:limit]
+    ]
     more = len(paths) - len(shown)
     return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
@@ -265,9 +270,9 @@ class _Scrubber:
 
     def scrub_dict(self, src: dict[Any, Any], dst: dict[Any, Any], node: tuple[Any, ...]) -> None:
         for key, item in src.items():
-            if type(key) is str and looks_like_secret(key):
+            if type(key) is str and key_is_unsafe(key):
                 self.report(node, key)
-                continue  # the key itself is a credential: dropped in every mode
+                continue  # a key that holds a credential: dropped in every mode
             if type(key) is str and is_secret_key(key):
                 if self.remove or not is_marker(item):
                     self.report(node, key)

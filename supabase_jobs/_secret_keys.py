@@ -38,7 +38,7 @@ def _always_secret(word: str) -> bool:
     return word in rules.ALWAYS_SECRET_WORDS or word.endswith(rules.SECRET_SUFFIXES)
 
 
-def _secret_head(head: str, before: str) -> bool:  # noqa: PLR0911 - one rule per line
+def _secret_head(head: str, before: str) -> bool:
     """The head rules (step 6 of :mod:`._secret_rules`)."""
     if head.endswith("token"):  # token, access_token, accesstoken; not tokenizer
         return before not in rules.BENIGN_TOKEN_QUALIFIERS and (

@@ -220,7 +220,8 @@ KEY_QUALIFIERS = frozenset({
     "vultr", "hetzner", "fastly", "akamai", "telegram", "whatsapp", "facebook",
     "twitter", "instagram", "linkedin", "tiktok", "youtube", "spotify", "dropbox",
     "shippo", "easypost", "nylas", "coinbase", "binance", "alchemy", "infura",
-    "etherscan", "moralis", "mapquest", "tomtom", "openweather", "gmaps", "recaptcha", "hcaptcha", "turnstile", "brevo", "sendinblue",
+    "etherscan", "moralis", "mapquest", "tomtom", "openweather", "gmaps", "recaptcha",
+    "hcaptcha", "turnstile", "brevo", "sendinblue",
     "mandrill", "sparkpost", "minio", "backblaze", "b2",
     "wasabi", "doppler", "vault", "infisical", "auth0", "cognito", "appwrite", "pocketbase",
 })  # fmt: skip
@@ -249,6 +250,8 @@ VALUE_FORM_WORDS = frozenset({
     "encrypted", "encoded", "json", "blob", "content", "contents", "env", "var", "b58",
     "bin", "binary", "ascii", "utf8", "hash", "hashed", "md5", "sha", "bcrypt", "crypt",
     "confirm", "confirmation", "again", "repeat", "retype", "old", "new", "current",
+    # What key_words leaves of b64, base64, md5, sha256, utf8 (digits are dropped).
+    "b", "base", "md", "utf", "argon",
 })  # fmt: skip
 #: Heads that are about a secret, not the secret: ``password_policy``, ``jwt_expiry``.
 BENIGN_HEADS = frozenset({

@@ -20,7 +20,7 @@ import binascii
 import re
 
 from . import _secret_rules as rules
-from ._secret_keys import has_key_stem, is_secret_key
+from ._secret_keys import is_secret_key
 
 __all__ = ["REDACTED", "looks_like_secret", "scrub_text", "secret_spans", "text_may_contain_secret"]
 
@@ -29,26 +29,56 @@ REDACTED = "[REDACTED]"
 
 # --- the gate ---------------------------------------------------------------------------
 
-# Every branch starts at a rare character (or a cheap lookbehind after one), so the engine
-# skips most positions. "sep" is a ":" or "=", after which the caller looks at the word
-# run before it for a key stem; in JSON text a key's closing quote then ":" is structure,
-# not a separator (a quote inside a string is escaped, so "\\":" still counts).
-_TRIGGERS = (
-    r"|-(?:-|(?<=\"-)|(?<=sk-)|(?<=gl[a-z]{2}-)|(?<=gl[a-z]{3}-)|(?<=xox[abeoprs]-)"
-    r"|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-)|(?<=key-)|(?<=sq0atp-)|(?<=sq0csp-)|(?<=AGE-))"
-    r"|_(?:(?<=_secret_)|(?<=_live_)|(?<=_test_)|(?<=whsec_)|(?<=gh[pousr]_)|(?<=_pat_)"
-    r"|(?<=hf_)|(?<=npm_)|(?<=shp[a-z]{2}_)|(?<=_v1_)|(?<=_api_)|(?<=gsk_)|(?<=r8_))"
-    r"|\.(?:(?<=SG\.)|(?<=ya29\.))"
-    r"|/(?:(?<=://)(?=[^\s/?#@]*@)|(?<=hooks\.slack\.com/)|(?<=/webhooks/))"
-    r"|J(?<=eyJ)|A(?:KIA|SIA|Iza)|B(?:earer|EARER|asic|ASIC)|b(?:earer|asic)"
-    r"|S(?:K[0-9a-fA-F]|G\.)|\\u[0-9a-fA-F]{4}"
+# Each trigger starts with one literal character, which the engine finds with a fast scan
+# (an alternation of several first characters makes it test every position: slower),
+# and is searched only when its character occurs at all. Provider tokens are long, so
+# most "_" and "-" (in keys, ids, model names) fail the length lookahead at once.
+_TRIGGERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (char, re.compile(source))
+    for char, source in (
+        ("-", r"-(?:-|(?<=\"-)|(?<=AGE-)|(?=[A-Za-z0-9_-]{8})(?:(?<=sk-)|(?<=gl[a-z]{2}-)"
+              r"|(?<=gl[a-z]{3}-)|(?<=xox[abeoprs]-)|(?<=xapp-)|(?<=GOCSPX-)|(?<=pypi-)"
+              r"|(?<=key-)|(?<=sq0atp-)|(?<=sq0csp-)))"),
+        ("_", r"_(?=[A-Za-z0-9_-]{8})(?:(?<=_secret_)|(?<=_live_)|(?<=_test_)|(?<=whsec_)"
+              r"|(?<=gh[pousr]_)|(?<=_pat_)|(?<=hf_)|(?<=npm_)|(?<=shp[a-z]{2}_)|(?<=_v1_)"
+              r"|(?<=_api_)|(?<=gsk_)|(?<=r8_))"),
+        ("/", r"/(?:(?<=://)(?=[^\s/?#@]*@)|(?<=hooks\.slack\.com/)|(?<=/webhooks/))"),
+        ("J", r"J(?<=eyJ)"),
+        ("A", r"A(?:KIA|SIA|Iza)"),
+        ("B", r"B(?:earer|EARER|asic|ASIC)"),
+        ("b", r"b(?:earer|asic)"),
+        ("S", r"S(?:K[0-9a-fA-F]|G\.)"),
+        ("9", r"9\.(?<=ya29\.)"),
+    )
+)  # fmt: skip
+# JSON written with ensure_ascii (the default of json.dumps) spells letters as \uXXXX.
+_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
+
+# A key=value pair: a separator with a key stem in the word run before it. Searched in the
+# reversed text, so each pattern starts with the separator (a fast literal scan) and
+# reads the run backwards: JSON-escaped whitespace (\n, \u001c), an (escaped) quote, then
+# key characters up to a stem. In JSON text a key's closing quote then ":" is structure;
+# a quote inside a string is escaped, so \": still counts.
+_STEMS_REVERSED = "|".join(re.escape(stem[::-1]) for stem in rules.KEY_STEMS)
+_BEFORE_REVERSED = (
+    r"""(?:\s|[ntrfb]\\|[0-9a-fA-F]{2}00u\\){0,8}(?:["']\\?)?[\w.-]{0,130}?"""
+    rf"(?i:{_STEMS_REVERSED})"
 )
-_GATE = re.compile(r"(?P<sep>[:=])" + _TRIGGERS)
-_GATE_JSON = re.compile(r"(?P<sep>=|(?<!\"):|(?<=\\\"):)" + _TRIGGERS)
-# The word run before a separator (JSON escapes of quotes and whitespace allowed).
-_RUN_BEFORE = re.compile(
-    r"[\w.-]{1,130}(?:\\?[\"'])?(?:\s|\\[ntrfb]|\\u00[0-9a-fA-F]{2}){0,8}\Z"
-)
+_PAIR_REVERSED = re.compile(_BEFORE_REVERSED)
+_EQUALS = re.compile("=")
+_COLON = re.compile(":(?!//)")  # not a URL scheme's
+_COLON_JSON = re.compile(r':(?:(?<!":)|(?<=\\":))(?!//)')
+
+
+def _may_hold_pair(text: str, json_text: bool) -> bool:
+    """Whether a separator has a key stem in the word run before it."""
+    for char, separator in (("=", _EQUALS), (":", _COLON_JSON if json_text else _COLON)):
+        if char in text:
+            for match in separator.finditer(text):
+                end = match.start()
+                if _PAIR_REVERSED.match(text[max(0, end - 200) : end][::-1]) is not None:
+                    return True
+    return False
 
 
 def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
@@ -58,17 +88,16 @@ def text_may_contain_secret(text: str, *, json_text: bool = False) -> bool:
 
     Args:
         text: One string, or JSON text holding strings (as :func:`json.dumps` writes it).
-        json_text: ``text`` is JSON: skip the ``":`` after each object key (faster).
+        json_text: ``text`` is JSON written with ``ensure_ascii=False`` (as the payload
+            encoder writes it): the ``":`` after each object key is skipped (faster).
     """
     text = rules.fold(text)
-    for match in (_GATE_JSON if json_text else _GATE).finditer(text):
-        if match.lastgroup != "sep":
+    for char, pattern in _TRIGGERS:
+        if char in text and pattern.search(text) is not None:
             return True
-        start = match.start()
-        run = _RUN_BEFORE.search(text, max(0, start - 200), start)
-        if run is not None and has_key_stem(run[0]):
-            return True
-    return False
+    if not json_text and "\\" in text and _ESCAPE.search(text) is not None:
+        return True
+    return _may_hold_pair(text, json_text)
 
 
 # --- the finder ---------------------------------------------------------------------------
@@ -87,7 +116,7 @@ _BASIC = re.compile(r"\b(?:Basic|BASIC|basic)\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Z
 # key=value, key: value, "key": "value", --key=value. A key starts at a word start, and a
 # value is only matched after a secret key, from where the last one ended: linear time.
 _KEY_SEP = re.compile(
-    r"""(?<![\w.-])-{0,2}(?P<key>[^\W\d][\w.-]{0,127})["']?\s{0,8}[:=]\s*"""
+    r"""(?<![\w.-])-{0,2}(?P<key>[^\W\d][\w.-]{0,127})["']?\s{0,8}(?:=|:(?!//))\s*"""
     r"""|(?<![\w.-])--(?P<flag>[^\W\d][\w.-]{0,127})[ \t]+(?=[^\s-])"""
 )
 _VALUE = re.compile(
