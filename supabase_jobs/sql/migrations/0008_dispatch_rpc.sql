@@ -232,11 +232,12 @@ declare
     'access', 'api', 'auth', 'bearer', 'client', 'csrf', 'device', 'id', 'jwt', 'oauth',
     'personal', 'push', 'refresh', 'secret', 'service', 'session', 'xsrf'];
   c_value_form_words constant text[] := array[
-    'again', 'ascii', 'b58', 'b64', 'base32', 'base64', 'bcrypt', 'bin', 'binary', 'blob',
-    'bytes', 'cleartext', 'confirm', 'confirmation', 'content', 'contents', 'crypt',
-    'current', 'data', 'der', 'enc', 'encoded', 'encrypted', 'env', 'hash', 'hashed',
-    'hex', 'json', 'md5', 'new', 'old', 'pem', 'plain', 'plaintext', 'raw', 'repeat',
-    'retype', 'sha', 'str', 'string', 'text', 'utf8', 'value', 'values', 'var'];
+    'again', 'argon', 'ascii', 'b', 'b58', 'b64', 'base', 'base32', 'base64', 'bcrypt',
+    'bin', 'binary', 'blob', 'bytes', 'cleartext', 'confirm', 'confirmation', 'content',
+    'contents', 'crypt', 'current', 'data', 'der', 'enc', 'encoded', 'encrypted', 'env',
+    'hash', 'hashed', 'hex', 'json', 'md', 'md5', 'new', 'old', 'pem', 'plain',
+    'plaintext', 'raw', 'repeat', 'retype', 'sha', 'str', 'string', 'text', 'utf', 'utf8',
+    'value', 'values', 'var'];
 begin
   if pg_catalog.octet_length(v_name) <> pg_catalog.char_length(v_name) then
     -- 1. Fold (not ASCII only): NFKD, drop combining marks and invisible characters, map
