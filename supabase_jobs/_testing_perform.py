@@ -26,8 +26,29 @@ from ._sync._client import JobsClient
 
 __all__ = ["Handler", "perform", "perform_async"]
 
-#: A job handler as ``perform`` calls it: ``handler(job) -> result`` (or a coroutine).
-Handler = Callable[[Job], Any]
+#: A job handler as the worker calls it: ``handler(job)`` or ``handler(job, payload)``
+#: (the payload validated by the type's registered model), returning the result (or a
+#: coroutine).
+Handler = Callable[..., Any]
+
+
+def _wants_payload(handler: Handler) -> bool:
+    """Whether ``handler`` takes a second positional parameter (the worker's convention)."""
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds) >= 2
+
+
+def _call(handler: Handler, job: Job, registry: JobTypeRegistry) -> Any:
+    if not _wants_payload(handler):
+        return handler(job)
+    model = registry.get(job.type).model
+    return handler(job, job.payload if model is None else model.model_validate(job.payload))
 
 
 def _performed_job(
@@ -40,7 +61,7 @@ def _performed_job(
     tenant_id: object,
     options: dict[str, Any],
     attempt: int,
-) -> tuple[Handler, Job, JobsConfig]:
+) -> tuple[Handler, Job, JobsConfig, JobTypeRegistry]:
     """Resolve the handler and build the :class:`Job` it gets, as a claim would return it."""
     if isinstance(handler_or_type, str):
         if type is not None and type != handler_or_type:
@@ -90,7 +111,7 @@ def _performed_job(
         started_at=now,
         updated_at=now,
     )
-    return handler, job, config
+    return handler, job, config, registry
 
 
 def perform(
@@ -123,8 +144,9 @@ def perform(
         assert perform(resize, {"width": 640}, type="resize_image") == {"width": 320}
 
     Args:
-        handler_or_type: ``handler(job) -> result``, or a type name looked up in
-            ``handlers``.
+        handler_or_type: ``handler(job)`` or ``handler(job, payload)`` (as the worker
+            calls it: the payload validated by the type's registered model), or a type
+            name looked up in ``handlers``.
         payload: The payload (a ``dict``); ``None`` means ``{}``.
         handlers: Type name -> handler, when ``handler_or_type`` is a name.
         jobs: A client whose registry and limits apply (its registered payload models
@@ -144,7 +166,7 @@ def perform(
         ValidationError: A bad payload, type or option (the handler was not called).
         PayloadValidationError: The result is not JSON-native (path ``result``).
     """
-    handler, job, config = _performed_job(
+    handler, job, config, registry = _performed_job(
         handler_or_type,
         payload,
         handlers=handlers,
@@ -159,7 +181,7 @@ def perform(
         },
         attempt=attempt,
     )
-    result = handler(job)
+    result = _call(handler, job, registry)
     if inspect.isawaitable(result):
         try:
             asyncio.get_running_loop()
@@ -193,7 +215,7 @@ async def perform_async(
     attempt: int = 1,
 ) -> Any:
     """:func:`perform` awaiting the handler (sync and ``async def`` handlers both work)."""
-    handler, job, config = _performed_job(
+    handler, job, config, registry = _performed_job(
         handler_or_type,
         payload,
         handlers=handlers,
@@ -208,7 +230,7 @@ async def perform_async(
         },
         attempt=attempt,
     )
-    result = handler(job)
+    result = _call(handler, job, registry)
     if inspect.isawaitable(result):
         result = await result
     return clean_result(result, config)

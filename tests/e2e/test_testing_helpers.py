@@ -260,3 +260,26 @@ def test_helpers_in_a_user_suite(pytester: pytest.Pytester):
     enable = [] if registered else ["-p", "supabase_jobs.testing"]
     result = pytester.runpytest_subprocess(*enable, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_perform_passes_the_validated_payload_to_two_argument_handlers(jobs_client: JobsClient):
+    from pydantic import BaseModel
+
+    registry = JobTypeRegistry()
+
+    @registry.register("send_email")
+    class SendEmail(BaseModel):
+        to: str
+        retries: int = 2
+
+    jobs = JobsClient(jobs_client._client, registry=registry)
+    got: list[Any] = []
+
+    def send(job: Job, email: SendEmail) -> str:
+        got.append(email)
+        return email.to
+
+    assert perform(send, {"to": "a@x"}, jobs=jobs, type="send_email") == "a@x"
+    assert got == [SendEmail(to="a@x", retries=2)]
+    # Without a model the second argument is the payload dict.
+    assert perform(lambda job, payload: payload["n"], {"n": 4}) == 4
