@@ -19,6 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ._constants import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    MAX_WAIT_TIMEOUT,
+    MIN_POLL_INTERVAL,
+)
 from ._errors import JobsError, ValidationError
 from ._models import Job, JobStatus
 from ._sanitize import scrub_text
@@ -38,13 +45,6 @@ __all__ = [
     "wait_plan",
 ]
 
-DEFAULT_WAIT_TIMEOUT = 60.0
-#: A day: longer waits belong in a workflow, not in one blocked call.
-MAX_WAIT_TIMEOUT = 86_400.0
-DEFAULT_POLL_INTERVAL = 0.25
-DEFAULT_MAX_POLL_INTERVAL = 5.0
-#: Smallest interval accepted: below it polling only loads the gateway.
-MIN_POLL_INTERVAL = 0.01
 BACKOFF_FACTOR = 2.0
 #: Relative spread of each delay: it is shortened by 0..20% at random. Downwards only, so
 #: delays at the cap still differ between waiters and none exceeds the cap.
