@@ -58,6 +58,9 @@ RPC_CANCEL: Final = "sj_cancel_v1"
 RPC_RETRY: Final = "sj_retry_v1"
 RPC_STATS: Final = "sj_stats_v1"
 RPC_PRUNE: Final = "sj_prune_v1"
+#: Worker runtime (migration 0005): per-item answers, never all or nothing.
+RPC_HEARTBEAT_MANY: Final = "sj_heartbeat_many_v1"
+RPC_RELEASE_MANY: Final = "sj_release_many_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

@@ -38,6 +38,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_retry_v1": {"p_job_id": uuid.uuid4()},
     "sj_stats_v1": {},
     "sj_prune_v1": {"p_older_than_seconds": 0},
+    "sj_heartbeat_many_v1": {"p_job_ids": [], "p_lease_ids": []},
+    "sj_release_many_v1": {"p_items": []},
 }
 
 
