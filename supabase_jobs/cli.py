@@ -8,6 +8,7 @@ Commands::
     supabase-jobs local start [--env-file .env.local]    # like `supabase start`, no Docker
     supabase-jobs dispatch TENANT_ID TYPE '{"json": "payload"}'
     supabase-jobs stats [--tenant-id TENANT_ID]
+    supabase-jobs worker PKG.MODULE:ATTR [--concurrency N] [--queues a,b] [--drain]
 
 Exit codes: 0 success, 1 a ``JobsError`` (message printed, never a traceback), 2 usage.
 """
@@ -33,6 +34,15 @@ _EXPORT_NAME = re.compile(r"^\d{14}_supabase_jobs_(\d{4})_[a-z0-9_]+\.sql$")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the process exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["worker"]:  # the click command (the lead mounts it at merge)
+        from ._worker._command import worker_command
+
+        try:
+            worker_command.main(args_list[1:], prog_name="supabase-jobs worker")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
+        return 0
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):

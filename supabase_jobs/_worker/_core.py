@@ -249,10 +249,14 @@ class WorkerCore:
 
     def tick(self, now: float) -> list[Running]:
         """Advance the shutdown phases; returns handlers to cancel when it aborts."""
-        self.shutdown.tick(now, running=self._live_running(), unsettled=len(self.finish))
+        # Hand back before looking at what is left: an abort with nothing queued yet must
+        # not count as "everything written".
         cancelled: list[Running] = []
         if self.shutdown.phase is Phase.ABORTING:
             cancelled = self._hand_back_running(now)
+        self.shutdown.tick(now, running=self._live_running(), unsettled=len(self.finish))
+        if self.shutdown.phase is Phase.ABORTING:  # the drain deadline just passed
+            cancelled += self._hand_back_running(now)
             self.shutdown.tick(now, running=0, unsettled=len(self.finish))
         return cancelled
 
