@@ -157,6 +157,7 @@ class WorkerCore:
             else:
                 self.slots.hold(job)
                 self.finish.add(released(job, 0.0), now)
+        self.beats.due_at(now, bool(self.slots.leases))  # the first beat counts from here
         if (
             self.options.drain
             and not jobs

@@ -84,7 +84,7 @@ def test_migrations_in_order_equal_schema_sql(
         applied = sql.apply_migrations(conn)
     assert [m.version for m in applied] == [m.version for m in sql.migrations()]
     migrated = catalog(dsn)
-    assert len(migrated["functions"]) == 11
+    assert len(migrated["functions"]) == 13
     for name in CATALOG_QUERIES:
         assert migrated[name] == snapshot_catalog[name], name
 
