@@ -113,11 +113,7 @@ class WorkerCore:
 
     def claim_size(self, now: float) -> int:
         """How many jobs to claim now; 0 while stopping, backing off or out of slots."""
-        if not self.shutdown.claiming or not self.claim_lane.ready(now):
-            return 0
-        if self.finish_lane.in_outage or self.beat_lane.in_outage:
-            return 0  # backpressure: outcomes and leases first
-        if len(self.finish) >= 10 * self.options.concurrency:
+        if self._claims_held_back() or not self.claim_lane.ready(now):
             return 0
         size = self.slots.claim_size(now)
         if size:
@@ -125,9 +121,18 @@ class WorkerCore:
             self._claim_seq = self.settled_seq
         return size
 
+    def _claims_held_back(self) -> bool:
+        """Stopping, or backpressure: outcomes and leases go first during their outages."""
+        return (
+            not self.shutdown.claiming
+            or self.finish_lane.in_outage
+            or (self.beat_lane.in_outage and bool(self.slots.leases))
+            or len(self.finish) >= 10 * self.options.concurrency
+        )
+
     def claim_due_at(self) -> float | None:
         """When a claim may be due (``None``: not before something changes)."""
-        if not self.slots.free or not self.shutdown.claiming:
+        if not self.slots.free or self._claims_held_back():
             return None
         return max(self.slots.next_claim_at, self.claim_lane.retry_at)
 

@@ -125,7 +125,5 @@ def test_heartbeat_many_rejects_mismatched_arrays(db: Database) -> None:
     (job,) = (db.add_jobs(1), claim(db))[1]
     raises_sqlstate(
         "22023",
-        lambda: db.api().rpc(
-            "sj_heartbeat_many_v1", {"p_job_ids": [job["id"]], "p_lease_ids": []}
-        ),
+        lambda: db.api().rpc("sj_heartbeat_many_v1", {"p_job_ids": [job["id"]], "p_lease_ids": []}),
     )
