@@ -49,7 +49,7 @@ def row(stack: LocalStack, job_id: Any) -> dict[str, Any]:
         names = [d.name for d in cur.description or ()]
         found = cur.fetchone()
         assert found is not None
-        return dict(zip(names, found))
+        return dict(zip(names, found, strict=True))
 
 
 def worker(jobs: Any, **options: Any) -> Worker:
@@ -322,8 +322,9 @@ def test_sync_and_async_workers_behave_the_same_on_one_script(
 
             stats, faulty = asyncio.run(run_async())
         assert all(faulty.calls.get(name, 0) >= count for name, count in FAULTS.items())
-        counts = {k: getattr(stats, k) for k in ("completed", "retried", "failed", "snoozed",
-                                                  "cancelled", "lease_lost", "unsettled")}  # fmt: skip
+        names = ("completed", "retried", "failed", "snoozed", "cancelled", "lease_lost",
+                 "unsettled")  # fmt: skip
+        counts = {k: getattr(stats, k) for k in names}
         results.append((final_states(stack), counts, stats.exit_code))
     assert results[0] == results[1]
     states, counts, code = results[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -166,10 +168,11 @@ def test_a_secret_in_an_error_is_scrubbed_and_no_result_value_is_shown() -> None
     assert "object at" not in (s.outcome.error or "")
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
 def test_an_exception_group_of_one_outcome_type_is_that_outcome() -> None:
-    group = BaseExceptionGroup("g", [Snooze(1), Snooze(2)])
+    group = builtins.BaseExceptionGroup("g", [Snooze(1), Snooze(2)])
     assert map_outcome(job(), CONFIG, 1, raised=group).action == "snooze"
-    mixed = BaseExceptionGroup("g", [Snooze(1), Cancel()])
+    mixed = builtins.BaseExceptionGroup("g", [Snooze(1), Cancel()])
     assert map_outcome(job(), CONFIG, 1, raised=mixed).action == "fail"
 
 
