@@ -170,9 +170,9 @@ def test_a_secret_in_an_error_is_scrubbed_and_no_result_value_is_shown() -> None
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
 def test_an_exception_group_of_one_outcome_type_is_that_outcome() -> None:
-    group = builtins.BaseExceptionGroup("g", [Snooze(1), Snooze(2)])
+    group = getattr(builtins, "BaseExceptionGroup")("g", [Snooze(1), Snooze(2)])
     assert map_outcome(job(), CONFIG, 1, raised=group).action == "snooze"
-    mixed = builtins.BaseExceptionGroup("g", [Snooze(1), Cancel()])
+    mixed = getattr(builtins, "BaseExceptionGroup")("g", [Snooze(1), Cancel()])
     assert map_outcome(job(), CONFIG, 1, raised=mixed).action == "fail"
 
 
@@ -299,9 +299,11 @@ def test_an_outage_logs_one_warning_and_one_recovery() -> None:
 
 
 def test_error_classes() -> None:
-    for error in (TransportError("x"), ServiceUnavailableError("x"), OSError()):
+    transient: list[BaseException] = [TransportError("x"), ServiceUnavailableError("x"), OSError()]
+    permanent: list[BaseException] = [ValidationError("a", "b"), SchemaNotInstalledError("x")]
+    for error in transient:
         assert is_transient(error) and not is_permanent(error)
-    for error in (ValidationError("a", "b"), SchemaNotInstalledError("x"), KeyError()):
+    for error in [*permanent, KeyError()]:
         assert is_permanent(error) and not is_transient(error)
     assert not is_permanent(LeaseLostError(["a"]))
 
@@ -382,8 +384,10 @@ def test_unwritten_outcomes_at_the_flush_deadline_exit_3() -> None:
 
 def test_shutdown_machine_ignores_requests_once_stopped() -> None:
     s = Shutdown(30.0, 10.0)
-    assert s.request(0.0) and s.phase is Phase.DRAINING
-    assert s.tick(1.0, running=0, unsettled=0) and s.phase is Phase.STOPPED
+    assert s.request(0.0)
+    assert s.phase is Phase.DRAINING
+    assert s.tick(1.0, running=0, unsettled=0)
+    assert s.phase.value == "stopped"
     assert not s.request(2.0, hard=True)
 
 
