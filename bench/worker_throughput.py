@@ -129,7 +129,7 @@ def bench_ours(
                 " max(finished_at) from public.jobs"
             ).fetchone() or (0, None, None)
     assert done == n, (done, n)
-    return n / (last - first).total_seconds()
+    return float(n / (last - first).total_seconds())
 
 
 async def bench_pgqueuer(server: PostgresServer, n: int, batch: int, *, name: str) -> float:
