@@ -333,3 +333,42 @@ def test_sync_and_async_workers_behave_the_same_on_one_script(
         assert states[n][:2] == EXPECTED_STATUS[do], (n, do)
     assert counts == {"completed": 4, "retried": 4, "failed": 2, "snoozed": 1, "cancelled": 1,
                       "lease_lost": 0, "unsettled": 0}  # fmt: skip
+
+
+class FakeWakeup:
+    """A wake-up source the test fires by hand (the Realtime integration plugs in here)."""
+
+    def __init__(self) -> None:
+        self.wake: Any = None
+        self.stopped = False
+
+    def start(self, wake: Any) -> None:
+        self.wake = wake
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+
+def test_a_wakeup_ends_the_idle_wait_at_once(jobs_client: JobsClient, stack: LocalStack) -> None:
+    source, hooks = FakeWakeup(), Recorder()
+    # Without a wake-up the next poll would be 10 minutes away.
+    w = worker(jobs_client, wakeup=source, hooks=[hooks], poll_interval=600,
+               idle_poll_interval=600, queues=["default"])  # fmt: skip
+    w.handler("test_job")(lambda job: {"woken": True})
+    runner = threading.Thread(target=w.run)
+    runner.start()
+    try:
+        wait_until(lambda: sum(e[0] == "idle" for e in hooks.events) >= 1)
+        job = jobs_client.dispatch(TENANT, "test_job", {})
+        source.wake("other_queue")  # a queue this worker does not serve: ignored...
+        source.wake("default")  # ...this one claims at once
+        wait_until(lambda: row(stack, job.id)["status"] == "completed")  # a hang guard
+    finally:
+        w.stop()
+        runner.join(timeout=60)
+    assert source.stopped and not runner.is_alive()
+    assert w.stats().completed == 1 and w.stats().exit_code == 0
