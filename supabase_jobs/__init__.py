@@ -9,7 +9,18 @@ Quick start::
     for claimed in jobs.claim("worker-1", limit=10):
         jobs.complete(claimed, result={"ok": True})
 
-``AsyncJobsClient`` has the same methods as coroutines. Every error is a ``JobsError``
+To run handlers, use the worker runtime (``docs/worker.md``)::
+
+    worker = Worker(jobs, concurrency=8)
+
+    @worker.handler("ai_generation", timeout=120)
+    def generate(job):
+        return {"tokens": 512}
+
+    worker.run()   # or: supabase-jobs worker myapp.jobs:worker
+
+``AsyncJobsClient`` has the same methods as coroutines (``AsyncWorker`` runs ``async def``
+handlers). Every error is a ``JobsError``
 subclass. ``scrub`` / ``scrub_text`` are the secret scrubber the clients use, for your own
 logs. The local stack lives in ``supabase_jobs.local``; the pytest plugin in
 ``supabase_jobs.testing``; the SQL in ``supabase_jobs.sql``.
