@@ -260,11 +260,15 @@ class WorkerCore:
         cancelled: list[Running] = []
         if self.shutdown.phase is Phase.ABORTING:
             cancelled = self._hand_back_running(now)
-        self.shutdown.tick(now, running=self._live_running(), unsettled=len(self.finish))
+        self.shutdown.tick(now, running=self._live_running(), unsettled=self._unsettled())
         if self.shutdown.phase is Phase.ABORTING:  # the drain deadline just passed
             cancelled += self._hand_back_running(now)
-            self.shutdown.tick(now, running=0, unsettled=len(self.finish))
+            self.shutdown.tick(now, running=0, unsettled=self._unsettled())
         return cancelled
+
+    def _unsettled(self) -> int:
+        """Writes still owed; a claim in flight counts, since its rows must be handed back."""
+        return len(self.finish) + (1 if self.slots.claim_in_flight else 0)
 
     def _live_running(self) -> int:
         return sum(1 for r in self.slots.running.values() if r.state == "running")
@@ -392,7 +396,7 @@ class WorkerCore:
     def stats(self, now: float) -> WorkerStats:
         """The counters now."""
         stopped = self.stopped
-        unsettled = len(self.finish)
+        unsettled = self._unsettled()
         return WorkerStats(
             in_flight=len(self.slots.running),
             stuck=self.slots.stuck,

@@ -370,6 +370,21 @@ def test_rows_claimed_after_shutdown_began_go_straight_back() -> None:
     assert batch is not None and batch.items[0].outcome.kind == "released"
 
 
+def test_a_claim_in_flight_at_a_stop_is_waited_for_and_its_rows_handed_back() -> None:
+    c = core()
+    size = c.claim_size(0.0)
+    c.stop(0.1)
+    c.tick(0.2)
+    assert not c.stopped  # its rows would otherwise wait out their leases
+    c.claimed([job()], size, 0.3, 0.5, timeouts={})
+    c.tick(0.3)
+    assert not c.stopped
+    c.next_flush(0.3)
+    c.flushed(0.4, set())
+    c.tick(0.4)
+    assert c.stopped and c.stats(0.4).released == 1 and c.stats(0.4).exit_code == 0
+
+
 def test_unwritten_outcomes_at_the_flush_deadline_exit_3() -> None:
     c = core(flush_timeout=10.0)
     (j,) = start(c, 1)
