@@ -5,7 +5,8 @@
 - **DRAINING** (first signal or ``stop()``): no new claims; a claim already in flight hands
   its rows straight back (``snooze`` 0 s, no attempt spent). Handlers keep running for up to
   ``shutdown_timeout``; heartbeats and outcome flushes go on.
-- **ABORTING** (the deadline, a second signal, or ``stop(hard=True)``): every job still
+- **ABORTING** (the deadline, a second signal, ``stop(hard=True)``, or no handler left
+  running while writes are still owed): every job still
   running is handed back the same way (its attempt is given back, so it costs nothing) and
   its handler is told (async: the task is cancelled; sync: ``job_context().cancelled``).
   Outcomes still pending get ``flush_timeout`` to be written.
@@ -113,7 +114,8 @@ class Shutdown:
             if running == 0 and unsettled == 0:
                 self.phase = Phase.STOPPED
                 return True
-            if self.drain_deadline is not None and now >= self.drain_deadline:
+            # Nothing left running: what remains are writes, which get flush_timeout.
+            if running == 0 or (self.drain_deadline is not None and now >= self.drain_deadline):
                 self._abort(now)
                 return True
         if self.phase is Phase.ABORTING and (
