@@ -8,8 +8,8 @@ per system and round), interleaved for ``--runs`` rounds; medians and ranges are
 - supabase_jobs: ``supabase-jobs worker`` processes (``AsyncWorker``, or ``Worker`` where
   named) talking HTTP to the local gateway, as in production. The jobs are inserted before
   the processes start; the rate is N / (last ``finished_at`` - first ``started_at``), both
-  database clocks, so process start-up is not counted. One process at concurrency 1, 8 and
-  32; 2 and 4 processes at concurrency 32.
+  database clocks, so process start-up is not counted. One process at concurrency 1 (on
+  N/10 jobs: one slot does one job per round trip), 8 and 32; 2 and 4 processes at 32.
 - PGQueuer: ``QueueManager.run(mode=drain)`` with a no-op entrypoint over asyncpg, batch
   sizes 10 (its default) and 100; the faster is the baseline.
 - Procrastinate: ``run_worker_async(wait=False, concurrency=32)``.
@@ -241,7 +241,7 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     n = args.n
     ours = {
-        (1, 1): "supabase_jobs AsyncWorker, 1 process, concurrency 1",
+        (1, 1): "supabase_jobs AsyncWorker, 1 process, concurrency 1 (N/10)",
         (1, 8): "supabase_jobs AsyncWorker, 1 process, concurrency 8",
         (1, 32): "supabase_jobs AsyncWorker, 1 process, concurrency 32",
         (2, 32): "supabase_jobs AsyncWorker, 2 processes x concurrency 32",
@@ -260,7 +260,9 @@ def main() -> None:
             rates: dict[str, float] = {}
             rates[pgq10] = asyncio.run(bench_pgqueuer(server, n, 10, name=f"b_pgq10_{run}"))
             for (procs, conc), label in ours.items():
-                rates[label] = bench_ours(server, n, tmp, name=f"b_sj_{procs}_{conc}_{run}",
+                # One slot runs one job per round trip: N/10 jobs measure the same rate.
+                size = max(n // 10, 100) if conc == 1 else n
+                rates[label] = bench_ours(server, size, tmp, name=f"b_sj_{procs}_{conc}_{run}",
                                           processes=procs, concurrency=conc)  # fmt: skip
             rates[pgq100] = asyncio.run(bench_pgqueuer(server, n, 100, name=f"b_pgq100_{run}"))
             rates[sync32] = bench_ours(server, n, tmp, name=f"b_sjs_{run}", processes=1,
