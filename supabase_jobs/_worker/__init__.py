@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ._async import AsyncWorker
 from ._context import JobCancelledError, JobContext, job_context
-from ._core import WorkerStats
 from ._hooks import WorkerHooks
 from ._outcomes import (
     Cancel,
@@ -17,6 +16,7 @@ from ._outcomes import (
     JobTimeoutError,
     Snooze,
     UnstorableResultError,
+    WorkerStats,
 )
 from ._sync import Worker
 

@@ -21,9 +21,10 @@ from .._registry import JobTypeRegistry
 from .._settings import JobsConfig
 from .._validate import validate_queue_name, validate_type_name
 from ._backoff import LaneLog
-from ._core import Acked, CoreOptions, WorkerCore, WorkerStats
+from ._core import Acked, CoreOptions, WorkerCore
 from ._handlers import Handlers
 from ._hooks import HookSet, WorkerHooks
+from ._outcomes import WorkerStats
 from ._slots import IdlePolicy
 
 __all__ = ["WorkerBase", "logger"]

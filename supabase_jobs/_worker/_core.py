@@ -23,6 +23,7 @@ from ._outcomes import (
     JobOutcome,
     Settlement,
     UnstorableResultError,
+    WorkerStats,
     map_outcome,
     released,
     timed_out,
@@ -30,7 +31,7 @@ from ._outcomes import (
 from ._shutdown import Phase, Shutdown
 from ._slots import IdlePolicy, Running, Slots
 
-__all__ = ["Acked", "CoreOptions", "WorkerCore", "WorkerStats"]
+__all__ = ["Acked", "CoreOptions", "WorkerCore"]
 
 #: Times an error that is neither surely transient nor surely permanent is retried before
 #: the batch is split (and a single item refused for good).
@@ -49,34 +50,6 @@ class CoreOptions:
     max_batch: int = 100
     flush_delay: float = 0.005
     drain: bool = False
-
-
-@dataclass(frozen=True)
-class WorkerStats:
-    """Counters of one worker (``worker.stats()``; ``run()`` returns the final ones).
-
-    Attributes:
-        in_flight: Handlers running now. stuck: Of those, slots held by a handler that
-            timed out (a sync thread cannot be killed). completed / retried / failed /
-            snoozed / cancelled / released / lease_lost: Outcomes written (``lease_lost``:
-            dropped because the lease was gone). unsettled: Outcomes not (yet) written.
-        uptime: Seconds since ``run()`` started. exit_code: See ``docs/worker.md``.
-        reason: Why the worker stopped (or ``running``).
-    """
-
-    in_flight: int = 0
-    stuck: int = 0
-    completed: int = 0
-    retried: int = 0
-    failed: int = 0
-    snoozed: int = 0
-    cancelled: int = 0
-    released: int = 0
-    lease_lost: int = 0
-    unsettled: int = 0
-    uptime: float = 0.0
-    exit_code: int | None = None
-    reason: str = "running"
 
 
 @dataclass(frozen=True)

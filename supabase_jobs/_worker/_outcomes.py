@@ -28,6 +28,7 @@ __all__ = [
     "Settlement",
     "Snooze",
     "UnstorableResultError",
+    "WorkerStats",
     "map_outcome",
     "released",
     "timed_out",
@@ -224,3 +225,31 @@ def timed_out(job: Job, timeout: float, duration: float) -> Settlement:
 def released(job: Job, duration: float) -> Settlement:
     """A hand-back at shutdown: pending again at once, the claim's attempt given back."""
     return Settlement(job, "snooze", JobOutcome("released", duration), delay=0.0)
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """Counters of one worker (``worker.stats()``; ``run()`` returns the final ones).
+
+    Attributes:
+        in_flight: Handlers running now. stuck: Of those, slots held by a handler that
+            timed out (a sync thread cannot be killed). completed / retried / failed /
+            snoozed / cancelled / released / lease_lost: Outcomes written (``lease_lost``:
+            dropped because the lease was gone). unsettled: Outcomes not (yet) written.
+        uptime: Seconds since ``run()`` started. exit_code: See ``docs/worker.md``.
+        reason: Why the worker stopped (or ``running``).
+    """
+
+    in_flight: int = 0
+    stuck: int = 0
+    completed: int = 0
+    retried: int = 0
+    failed: int = 0
+    snoozed: int = 0
+    cancelled: int = 0
+    released: int = 0
+    lease_lost: int = 0
+    unsettled: int = 0
+    uptime: float = 0.0
+    exit_code: int | None = None
+    reason: str = "running"

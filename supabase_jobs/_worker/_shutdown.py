@@ -6,9 +6,9 @@
   its rows straight back (``snooze`` 0 s, no attempt spent). Handlers keep running for up to
   ``shutdown_timeout``; heartbeats and outcome flushes go on.
 - **ABORTING** (the deadline, a second signal, ``stop(hard=True)``, or no handler left
-  running while writes are still owed): every job still
-  running is handed back the same way (its attempt is given back, so it costs nothing) and
-  its handler is told (async: the task is cancelled; sync: ``job_context().cancelled``).
+  running while writes are still owed): every job still running is handed back the same
+  way (its attempt is given back, so it costs nothing) and its handler is told (async: the
+  task is cancelled; sync: ``job_context().cancelled``).
   Outcomes still pending get ``flush_timeout`` to be written.
 - **STOPPED**: nothing in flight and nothing left to write (or the flush deadline passed).
   Heartbeats stop last, so no lease lapses while its outcome is still being written.
@@ -17,13 +17,33 @@ Exit codes (what ``supabase-jobs worker`` returns): 0 stopped on request or drai
 every outcome written; 1 a fatal error (configuration, permissions, import); 3 stopped but
 some outcomes could not be written (those jobs wait out their leases); 128 + signal number
 when a second signal forced the stop.
+
+Signal handlers (``installed_signals``) only record the request. They are installed only when ``run()`` is called from the main thread (``signal.signal`` refuses
+elsewhere); the previous handlers are restored on exit. Both signals are handled even when
+the process inherited them as *ignored* (a background job of a non-interactive shell
+starts with SIGINT ignored, and ``kill -INT`` must still stop the worker); SIGHUP is left
+alone so ``nohup`` keeps working.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
-__all__ = ["EXIT_FATAL", "EXIT_OK", "EXIT_UNFLUSHED", "Phase", "Shutdown"]
+__all__ = [
+    "EXIT_FATAL",
+    "EXIT_OK",
+    "EXIT_UNFLUSHED",
+    "SIGNALS",
+    "Phase",
+    "Shutdown",
+    "installed_signals",
+]
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -134,3 +154,48 @@ class Shutdown:
         if self.forced_by is not None:
             return 128 + self.forced_by
         return EXIT_OK
+
+
+logger = logging.getLogger("supabase_jobs.worker")
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class installed_signals:
+    """Context manager: route SIGTERM/SIGINT to ``on_signal(signum)`` while active.
+
+    Args:
+        on_signal: Called with the signal number; must only record the request.
+        enabled: ``None``: install when on the main thread; ``False``: never.
+    """
+
+    def __init__(self, on_signal: Callable[[int], None], enabled: bool | None = None) -> None:
+        self._on_signal = on_signal
+        self._enabled = enabled
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> installed_signals:
+        if self._enabled is False:
+            return self
+        if threading.current_thread() is not threading.main_thread():
+            if self._enabled:
+                logger.warning("not on the main thread: signals not handled; use stop()")
+            return self
+        for signum in SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                logger.info(
+                    "%s was inherited as ignored; the worker handles it anyway",
+                    signal.Signals(signum).name,
+                )
+            self._previous[signum] = previous
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._on_signal(signum)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()

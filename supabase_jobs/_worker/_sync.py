@@ -19,8 +19,9 @@ from .._errors import LeaseLostError
 from ._base import WorkerBase, logger
 from ._batching import Batch
 from ._context import JobContext, enter, leave
-from ._core import WorkerCore, WorkerStats
-from ._signals import installed_signals
+from ._core import WorkerCore
+from ._outcomes import WorkerStats
+from ._shutdown import installed_signals
 from ._slots import Running
 
 __all__ = ["Worker"]
