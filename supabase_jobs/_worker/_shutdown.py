@@ -18,11 +18,12 @@ every outcome written; 1 a fatal error (configuration, permissions, import); 3 s
 some outcomes could not be written (those jobs wait out their leases); 128 + signal number
 when a second signal forced the stop.
 
-Signal handlers (``installed_signals``) only record the request. They are installed only when ``run()`` is called from the main thread (``signal.signal`` refuses
-elsewhere); the previous handlers are restored on exit. Both signals are handled even when
-the process inherited them as *ignored* (a background job of a non-interactive shell
-starts with SIGINT ignored, and ``kill -INT`` must still stop the worker); SIGHUP is left
-alone so ``nohup`` keeps working.
+Signal handlers (``installed_signals``) only record the request. They are installed only
+when ``run()`` is called from the main thread (``signal.signal`` refuses elsewhere); the
+previous handlers are restored on exit. Both signals are handled even when the process
+inherited them as *ignored* (a background job of a non-interactive shell starts with SIGINT
+ignored, and ``kill -INT`` must still stop the worker); SIGHUP is left alone so ``nohup``
+keeps working.
 """
 
 from __future__ import annotations
