@@ -48,7 +48,7 @@ from ._idempotency import IDEMPOTENCY_NAMESPACE, idempotent_job_id
 from ._models import Job
 from ._payload import prepare_payload
 from ._registry import JobType, JobTypeRegistry
-from ._sanitize import SHOWN_PATHS, summarize_paths
+from ._sanitize import SHOWN_PATHS, key_is_unsafe, summarize_paths
 from ._settings import JobsConfig
 from ._validate import (
     validate_idempotency_key,
@@ -115,11 +115,17 @@ def _pick(call: Any, spec: Any, client: Any) -> tuple[Any, bool]:
 
 
 def _loc_path(root: str, loc: Iterable[int | str]) -> str:
-    """Render a pydantic ``loc`` like :func:`._sanitize.render_path` renders walk paths."""
+    """Render a pydantic ``loc`` like :func:`._sanitize.render_path` renders walk paths.
+
+    A key that is unsafe to print (it holds a credential itself) becomes ``[<key>]``: the
+    payload's own keys reach ``loc`` for dict-typed fields and extra fields.
+    """
     parts = []
     for part in loc:
         if isinstance(part, int):
             parts.append(f"[{part}]")
+        elif key_is_unsafe(part):
+            parts.append("[<key>]")
         else:
             parts.append(f".{part}" if part.isidentifier() else f"[{json.dumps(part)}]")
     return root + "".join(parts)

@@ -47,3 +47,11 @@ def test_a_row_that_is_not_a_job_never_echoes_values(parse) -> None:
 def test_parse_jobs_refuses_a_non_list() -> None:
     with pytest.raises(BackendError):
         parse_jobs("not rows")
+
+
+def test_model_error_paths_never_print_a_key_that_holds_a_credential() -> None:
+    from supabase_jobs._core import _loc_path
+
+    assert _loc_path("payload", ["env", "DB_PASSWORD=hunter2", 0]) == "payload.env[<key>][0]"
+    assert _loc_path("payload", ["items", 3, "when"]) == "payload.items[3].when"
+    assert _loc_path("payload", ["a b"]) == 'payload["a b"]'
