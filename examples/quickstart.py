@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
-from supabase_jobs import JobsClient, JobsError
+from supabase_jobs import Job, JobsClient, JobsError, Worker
 
 if TYPE_CHECKING:
     from supabase_jobs.local import LocalStack
@@ -98,13 +98,18 @@ def _run(jobs: JobsClient, stack: LocalStack | None, tenant_a: str, tenant_b: st
     again = jobs.dispatch(tenant_b, "document_export", {"user": 7}, idempotency_key="export-7")
     print(f"   {first.id} == {again.id}: {first.id == again.id}")
 
-    print("\n4. A worker claims everything and completes it")
-    done = 0
-    while claimed := jobs.claim("quickstart-worker", limit=10, lease_seconds=60):
-        for job in claimed:
-            print(f"   claimed {job.id} ({job.type}, attempt {job.attempts}, lease {job.lease_id})")
-        done += len(jobs.complete_many([(job, {"ok": True}) for job in claimed]))
-    print(f"   completed {done} jobs")
+    print("\n4. A worker runs every job (Worker, drain mode: returns once the queue is empty)")
+    worker = Worker(jobs, concurrency=4, lease_seconds=60)
+
+    @worker.handler("ai_generation")
+    @worker.handler("document_indexing")
+    @worker.handler("document_export")
+    def handle(job: Job) -> dict[str, bool]:
+        print(f"   ran {job.id} ({job.type}, attempt {job.attempts})")
+        return {"ok": True}  # stored as the job's result; raise to fail the attempt
+
+    summary = worker.run(drain=True)
+    print(f"   completed {summary.completed} jobs, failed {summary.failed}")
 
     if stack is not None:
         _show_isolation(stack, tenant_a, tenant_b)
