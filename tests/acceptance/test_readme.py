@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from pathlib import Path
@@ -39,6 +40,47 @@ def test_first_screen_example_dispatches_and_scrubs(project_env: LocalStack) -> 
     assert job.status is JobStatus.PENDING
     assert job.payload == {"prompt": "Summarise the doc", "max_tokens": 512}
     namespace["jobs"].close()
+
+
+def test_first_screen_worker_example(project_env: LocalStack) -> None:
+    # The block ends in worker.run(), which runs until SIGTERM; drain mode returns once the
+    # queue is empty, which is what a test needs. Nothing else is changed.
+    block = BLOCKS[1]
+    assert block.count("worker.run()") == 1
+    with JobsClient.from_env(env_file=None) as jobs:
+        tenant = str(uuid.uuid4())
+        good = jobs.dispatch(tenant, "ai_generation", {"prompt": "hi"})
+        bad = jobs.dispatch(tenant, "ai_generation", {"n": 1})
+        namespace: dict[str, Any] = {"__name__": "readme"}
+        source = block.replace("worker.run()", "worker.run(drain=True)")
+        exec(compile(source, "README.md[first screen worker]", "exec"), namespace)
+        assert jobs.get(good.id).status is JobStatus.COMPLETED
+        assert jobs.get(good.id).result == {"tokens": 512}
+        failed = jobs.get(bad.id)
+        assert failed.status is JobStatus.FAILED  # Fail(..., retry=False): no retry
+        assert failed.attempts == 1
+        namespace["worker"].jobs.close()
+
+
+def test_run_workers_section_example(project_env: LocalStack) -> None:
+    block = next(b for b in BLOCKS if "AsyncWorker(" in b)
+    assert block.count("await worker.run()") == 1
+    source = block.replace("await worker.run()", "await worker.run(drain=True)")
+    with JobsClient.from_env(env_file=None) as jobs:
+        tenant = str(uuid.uuid4())
+        done, gone, busy = (
+            jobs.dispatch(tenant, "video_ingestion", {"source": s}, queue="media")
+            for s in ("ok", "deleted", "busy")
+        )
+        namespace: dict[str, Any] = {"__name__": "readme"}
+        exec(compile(source, "README.md[run workers]", "exec"), namespace)
+        asyncio.run(namespace["main"]())
+        assert jobs.get(done.id).status is JobStatus.COMPLETED
+        assert jobs.get(done.id).result == {"frames": 1200}
+        assert jobs.get(gone.id).status is JobStatus.CANCELLED
+        snoozed = jobs.get(busy.id)
+        assert snoozed.status is JobStatus.PENDING
+        assert snoozed.attempts == 0  # a snooze spends no attempt
 
 
 def test_dispatch_section_example(project_env: LocalStack) -> None:
@@ -82,7 +124,7 @@ def test_job_types_section_example(project_env: LocalStack) -> None:
 
 
 def test_async_section_example(project_env: LocalStack) -> None:
-    block = next(b for b in BLOCKS if "AsyncJobsClient.from_env()" in b)
+    block = next(b for b in BLOCKS if "asyncio.run(main())" in b)
     exec(compile(block, "README.md[async]", "exec"), {"__name__": "readme"})
     with JobsClient.from_env(env_file=None) as jobs:
         [job] = jobs.list()
