@@ -8,6 +8,17 @@ them (migration 0008 and ``sql/schema.sql``), so the two cannot drift. The logic
 mirrored by hand below and proven equal on a shared corpus of key names by
 ``tests/integration/test_dispatch_rpc_secret_keys.py``.
 
+What flows through, and what fails loudly instead of drifting:
+
+* Every word set the Python key logic reads (each ``rules.NAME`` in ``_secret_keys``) is
+  found by parsing that module and copied into a ``c_<name>`` array (or, for
+  ``KEY_STEMS`` and ``SECRET_SUFFIXES``, a regular expression). A changed word flows
+  through; a set the SQL body never reads (a new kind of rule) stops the generator.
+* The logic itself (the key-name functions of ``_secret_keys`` and the fold and word
+  split of ``_secret_rules``) is fingerprinted (its syntax tree, without docstrings or
+  comments) against :data:`MIRRORED_LOGIC`: a changed rule stops the generator (and
+  ``--check``) until the SQL below is updated to mirror it and the fingerprint renewed.
+
     python scripts/gen_sql_secret_rules.py          # rewrite the generated blocks
     python scripts/gen_sql_secret_rules.py --check  # exit 1 if a block is stale (CI)
 
@@ -28,6 +39,9 @@ the rules must go out as a NEW migration holding the markers (point ``--files`` 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
+import inspect
 import re
 import sys
 import textwrap
@@ -38,7 +52,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from supabase_jobs import _secret_rules as rules  # noqa: E402  (after the path tweak above)
+from supabase_jobs import _secret_keys as keys  # noqa: E402  (after the path tweak above)
+from supabase_jobs import _secret_rules as rules  # noqa: E402
 
 DEFAULT_FILES = (
     ROOT / "supabase_jobs" / "sql" / "migrations" / "0008_dispatch_rpc.sql",
@@ -48,26 +63,103 @@ BEGIN = "-- BEGIN GENERATED sj_is_secret_key (scripts/gen_sql_secret_rules.py; d
 END = "-- END GENERATED sj_is_secret_key\n"
 _BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
 _WORD = re.compile(r"[a-z0-9]+")
-_WORD_SETS = (
-    "ALWAYS_SECRET_WORDS",
-    "AUTH_HEADS",
-    "AUTH_PREFIXES",
-    "BENIGN_HEADS",
-    "BENIGN_TOKEN_QUALIFIERS",
-    "KEY_QUALIFIERS",
-    "KEY_STEMS",
-    "PASS_BENIGN_QUALIFIERS",
-    "PHRASE_QUALIFIERS",
-    "PREDICATE_PREFIXES",
-    "SECRET_SUFFIXES",
-    "SHORT_PASSWORD_WORDS",
-    "TOKEN_QUALIFIERS",
-    "VALUE_FORM_WORDS",
-)
+#: The definitions of the Python key-name logic that :func:`render` mirrors, by module.
+LOGIC_NAMES = {
+    keys: ("_STEM", "has_key_stem", "_always_secret", "_secret_head", "classify_words",
+           "_classify", "is_secret_key", "_is_secret_key_cached"),
+    rules: ("_DROP", "_fold_char", "_FoldTable", "fold", "key_words"),
+}  # fmt: skip
+#: :func:`logic_fingerprint` of the Python logic the SQL in :func:`render` mirrors. When
+#: the Python rules change, update :func:`render` to match, then paste the new value.
+MIRRORED_LOGIC = "ada20f6706379b02b1e759c2842c82e79b295f56478ac9740b85d5c6fde2f74d"
+#: Sets used as regular expressions (alternations), not as ``c_<name>`` arrays.
+_REGEX_SETS = ("KEY_STEMS", "SECRET_SUFFIXES")
+
+
+def rule_sets(source: str) -> tuple[str, ...]:
+    """The ``rules.NAME`` constants (upper-case) that the module ``source`` reads."""
+    return tuple(
+        sorted(
+            {
+                node.attr
+                for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "rules"
+                and node.attr.isupper()
+            }
+        )
+    )
+
+
+_WORD_SETS = rule_sets(inspect.getsource(keys))
+
+
+def _without_docstrings(node: ast.AST) -> ast.AST:
+    for child in ast.walk(node):
+        body = getattr(child, "body", None)
+        if (
+            isinstance(child, ast.FunctionDef | ast.ClassDef)
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            child.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def logic_fingerprint(sources: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    """SHA-256 of the named top-level definitions: ``{module: (source, names)}``.
+
+    Only the syntax trees count (no docstrings, comments or formatting), so a change of
+    what the rules do changes the fingerprint and a reformat does not.
+    """
+    digest = hashlib.sha256()
+    for module in sorted(sources):
+        source, names = sources[module]
+        found: dict[str, ast.AST] = {}
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                found[node.name] = node
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        found[target.id] = node
+        for name in names:
+            if name not in found:
+                raise SystemExit(f"{module}: {name} is gone; update the SQL mirror")
+            tree = ast.dump(_without_docstrings(found[name]), include_attributes=False)
+            digest.update(f"{module}.{name}={tree}\n".encode())
+    return digest.hexdigest()
+
+
+def current_fingerprint() -> str:
+    """:func:`logic_fingerprint` of the installed ``_secret_keys`` / ``_secret_rules``."""
+    return logic_fingerprint(
+        {
+            module.__name__: (inspect.getsource(module), names)
+            for module, names in LOGIC_NAMES.items()
+        }
+    )
 
 
 def load_rules() -> dict[str, Any]:
-    """The rule data, read from ``_secret_rules`` (the one place to adapt if it moves)."""
+    """The rule data, read from ``_secret_rules`` (the one place to adapt if it moves).
+
+    Raises:
+        SystemExit: the Python logic changed since :func:`render` was written for it, or
+            a rule word is not a plain lower-case ASCII word.
+    """
+    fingerprint = current_fingerprint()
+    if fingerprint != MIRRORED_LOGIC:
+        raise SystemExit(
+            "The Python key-name logic (_secret_keys / _secret_rules) changed since the SQL "
+            "mirror in scripts/gen_sql_secret_rules.py was written: update render() to do "
+            f"what the Python does, then set MIRRORED_LOGIC = {fingerprint!r}"
+        )
     data: dict[str, Any] = {name: getattr(rules, name) for name in _WORD_SETS}
     for name in _WORD_SETS:
         for word in data[name]:
@@ -117,7 +209,7 @@ def _constants(data: dict[str, Any]) -> str:
     """One ``c_<set> constant text[]`` declaration per word set, wrapped at 96 columns."""
     out = []
     for name in _WORD_SETS:
-        if name in ("KEY_STEMS", "SECRET_SUFFIXES"):
+        if name in _REGEX_SETS:
             continue  # used as regular expressions, not arrays
         words = ", ".join(f"'{w}'" for w in sorted(data[name]))
         wrapped = textwrap.wrap(words, 90, initial_indent="    ", subsequent_indent="    ")
@@ -131,7 +223,12 @@ def _sql_text(text: str) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The generated SQL block (markers included)."""
+    """The generated SQL block (markers included).
+
+    Raises:
+        SystemExit: a word set the Python logic reads is never read by the SQL body (a
+            kind of rule the SQL does not mirror yet).
+    """
     specials = folding_letters()
     kinds = "\n".join(f"        when '{ch}' then '{kind}'" for ch, kind, _ in specials)
     folds = "\n".join(f"        when '{ch}' then '{fold}'" for ch, _, fold in specials)
@@ -170,6 +267,9 @@ declare
   v_end integer;
   v_head text;
   v_before text;
+  v_match boolean;
+  v_last integer;
+  v_index integer;
 {_constants(data)}
 begin
   if pg_catalog.octet_length(v_name) <> pg_catalog.char_length(v_name) then
@@ -257,46 +357,53 @@ begin
   end loop;
   v_head := v_words[v_end];
   v_before := case when v_end > 1 then v_words[v_end - 1] else '' end;
-  -- 6. Head rules: a match is secret; otherwise go on to step 7.
+  -- 6. Head rules (_secret_head): a match is secret; otherwise go on to step 7.
   if v_head ~ 'token$' then
-    if v_before <> all(c_benign_token_qualifiers)
-       and pg_catalog.left(v_head, -5) <> all(c_benign_token_qualifiers) then
-      return true;
-    end if;
+    -- token, access_token, accesstoken; not next_page_token, tokenizer.
+    v_match := v_before <> all(c_benign_token_qualifiers)
+               and pg_catalog.left(v_head, -5) <> all(c_benign_token_qualifiers);
   elsif v_head ~ 'tokens$' then
-    if v_before = any(c_token_qualifiers)
-       or pg_catalog.left(v_head, -6) = any(c_token_qualifiers) then
-      return true;
-    end if;
+    v_match := v_before = any(c_token_qualifiers)
+               or pg_catalog.left(v_head, -6) = any(c_token_qualifiers);
   elsif v_head in ('key', 'keys') then
-    if v_before = any(c_key_qualifiers) then
-      return true;
-    end if;
+    v_match := v_before = any(c_key_qualifiers);
   elsif v_head ~ 'keys?$' then
-    if pg_catalog.regexp_replace(v_head, 'keys?$', '')
-       = any(c_key_qualifiers) then
-      return true;
-    end if;
-  elsif v_head = 'phrase' then
-    if v_before = any(c_phrase_qualifiers) then
-      return true;
-    end if;
+    -- signingkey; not monkey, hotkey.
+    v_match := pg_catalog.regexp_replace(v_head, 'keys?$', '') = any(c_key_qualifiers);
+  elsif v_head in ('phrase', 'seed') then
+    v_match := v_before = any(c_phrase_qualifiers);
+  elsif v_head in ('code', 'codes') then
+    v_match := v_before = any(c_code_qualifiers);
   elsif v_head = any(c_short_password_words) then
-    if v_before <> all(c_pass_benign_qualifiers) then
-      return true;
-    end if;
+    v_match := v_before <> all(c_pass_benign_qualifiers);
+  elsif v_head ~ '(pass|pw|pwd)$' then
+    -- dbpass, rootpw; not bypass, compass.
+    v_match := pg_catalog.regexp_replace(v_head, '(pass|pw|pwd)$', '') = any(c_pass_prefixes);
+  elsif v_head in ('word', 'words') then
+    v_match := v_before = 'pass';
   elsif v_head = 'auth' or (v_head ~ 'auth$'
         and pg_catalog.left(v_head, -4) = any(c_auth_prefixes)) then
-    return true;
-  elsif v_before = 'auth' and v_head = any(c_auth_heads) then
+    v_match := true;
+  else
+    v_match := v_before = 'auth' and v_head = any(c_auth_heads);
+  end if;
+  if v_match then
     return true;
   end if;
-  -- 7. A head about the secret (password_policy) is not one; else any always-secret word.
-  if v_head = any(c_benign_heads) and v_end > 1 then
-    continue;
-  end if;
-  if v_words[1:v_end] && c_always_secret_words
-       or exists (select from pg_catalog.unnest(v_words[1:v_end]) w where w ~ '({suffixes})$') then
+  -- 7. The last always-secret word (or one ending in a secret suffix: newpassword) ...
+  v_last := 0;
+  for v_index in reverse v_end .. 1 loop
+    if v_words[v_index] = any(c_always_secret_words)
+       or v_words[v_index] ~ '({suffixes})$' then
+      v_last := v_index;
+      exit;
+    end if;
+  end loop;
+  -- ... makes the key secret, unless a later word says it is about the secret
+  -- (password_policy, cookie_consent_given) and the head is no credential itself
+  -- (password_reset_code).
+  if v_last > 0 and (v_head = any(c_credential_heads)
+                     or not (v_words[v_last + 1 : v_end] && c_benign_heads)) then
     return true;
   end if;
   end loop;
@@ -304,6 +411,12 @@ begin
 end;
 $$;
 """
+    for name in _WORD_SETS:
+        if name not in _REGEX_SETS and body.count(f"c_{name.lower()}") < 2:
+            raise SystemExit(
+                f"_secret_keys reads rules.{name} but the SQL in render() never does: "
+                "mirror that rule in scripts/gen_sql_secret_rules.py"
+            )
     return BEGIN + _indent_mode_loop(body) + END
 
 

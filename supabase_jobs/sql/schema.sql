@@ -2033,6 +2033,9 @@ declare
   v_end integer;
   v_head text;
   v_before text;
+  v_match boolean;
+  v_last integer;
+  v_index integer;
   c_always_secret_words constant text[] := array[
     'accesskey', 'apikey', 'apikeys', 'authorisation', 'authorization', 'bearer',
     'contrasena', 'cookie', 'cookies', 'cred', 'credential', 'credentials', 'creds',
@@ -2073,6 +2076,13 @@ declare
     'page', 'pagination', 'prev', 'previous', 'prompt', 'reasoning', 'resume',
     'resumption', 'sep', 'special', 'start', 'stop', 'sync', 'thinking', 'total', 'unk',
     'video', 'vision'];
+  c_code_qualifiers constant text[] := array[
+    'access', 'activation', 'auth', 'authorization', 'backup', 'confirmation', 'device',
+    'login', 'magic', 'mfa', 'oauth', 'otp', 'pairing', 'recovery', 'reset', 'security',
+    'sms', 'time', 'totp', 'verification', 'verify'];
+  c_credential_heads constant text[] := array[
+    'code', 'codes', 'key', 'keys', 'nonce', 'otp', 'password', 'passwords', 'phrase',
+    'pin', 'salt', 'secret', 'secrets', 'seed', 'token', 'tokens'];
   c_key_qualifiers constant text[] := array[
     'access', 'account', 'activation', 'admin', 'aes', 'airtable', 'akamai', 'alchemy',
     'algolia', 'amplitude', 'anthropic', 'api', 'apns', 'app', 'application', 'appwrite',
@@ -2104,6 +2114,10 @@ declare
     'backstage', 'boarding', 'bus', 'by', 'day', 'event', 'festival', 'final', 'first',
     'free', 'guest', 'gym', 'hall', 'last', 'multi', 'museum', 'one', 'park', 'press',
     'render', 'season', 'second', 'single', 'ski', 'third', 'train', 'travel', 'two'];
+  c_pass_prefixes constant text[] := array[
+    'admin', 'api', 'app', 'auth', 'bind', 'db', 'default', 'email', 'ftp', 'ldap',
+    'login', 'mail', 'master', 'my', 'mysql', 'new', 'old', 'pg', 'psql', 'rdp', 'redis',
+    'root', 'sa', 'sftp', 'smtp', 'ssh', 'super', 'sys', 'user', 'vnc', 'web', 'wifi'];
   c_phrase_qualifiers constant text[] := array[
     'hotp', 'mfa', 'mnemonic', 'otp', 'pass', 'recovery', 'secret', 'seed', 'totp',
     'wallet'];
@@ -2214,46 +2228,53 @@ begin
     end loop;
     v_head := v_words[v_end];
     v_before := case when v_end > 1 then v_words[v_end - 1] else '' end;
-    -- 6. Head rules: a match is secret; otherwise go on to step 7.
+    -- 6. Head rules (_secret_head): a match is secret; otherwise go on to step 7.
     if v_head ~ 'token$' then
-      if v_before <> all(c_benign_token_qualifiers)
-         and pg_catalog.left(v_head, -5) <> all(c_benign_token_qualifiers) then
-        return true;
-      end if;
+      -- token, access_token, accesstoken; not next_page_token, tokenizer.
+      v_match := v_before <> all(c_benign_token_qualifiers)
+                 and pg_catalog.left(v_head, -5) <> all(c_benign_token_qualifiers);
     elsif v_head ~ 'tokens$' then
-      if v_before = any(c_token_qualifiers)
-         or pg_catalog.left(v_head, -6) = any(c_token_qualifiers) then
-        return true;
-      end if;
+      v_match := v_before = any(c_token_qualifiers)
+                 or pg_catalog.left(v_head, -6) = any(c_token_qualifiers);
     elsif v_head in ('key', 'keys') then
-      if v_before = any(c_key_qualifiers) then
-        return true;
-      end if;
+      v_match := v_before = any(c_key_qualifiers);
     elsif v_head ~ 'keys?$' then
-      if pg_catalog.regexp_replace(v_head, 'keys?$', '')
-         = any(c_key_qualifiers) then
-        return true;
-      end if;
-    elsif v_head = 'phrase' then
-      if v_before = any(c_phrase_qualifiers) then
-        return true;
-      end if;
+      -- signingkey; not monkey, hotkey.
+      v_match := pg_catalog.regexp_replace(v_head, 'keys?$', '') = any(c_key_qualifiers);
+    elsif v_head in ('phrase', 'seed') then
+      v_match := v_before = any(c_phrase_qualifiers);
+    elsif v_head in ('code', 'codes') then
+      v_match := v_before = any(c_code_qualifiers);
     elsif v_head = any(c_short_password_words) then
-      if v_before <> all(c_pass_benign_qualifiers) then
-        return true;
-      end if;
+      v_match := v_before <> all(c_pass_benign_qualifiers);
+    elsif v_head ~ '(pass|pw|pwd)$' then
+      -- dbpass, rootpw; not bypass, compass.
+      v_match := pg_catalog.regexp_replace(v_head, '(pass|pw|pwd)$', '') = any(c_pass_prefixes);
+    elsif v_head in ('word', 'words') then
+      v_match := v_before = 'pass';
     elsif v_head = 'auth' or (v_head ~ 'auth$'
           and pg_catalog.left(v_head, -4) = any(c_auth_prefixes)) then
-      return true;
-    elsif v_before = 'auth' and v_head = any(c_auth_heads) then
+      v_match := true;
+    else
+      v_match := v_before = 'auth' and v_head = any(c_auth_heads);
+    end if;
+    if v_match then
       return true;
     end if;
-    -- 7. A head about the secret (password_policy) is not one; else any always-secret word.
-    if v_head = any(c_benign_heads) and v_end > 1 then
-      continue;
-    end if;
-    if v_words[1:v_end] && c_always_secret_words
-         or exists (select from pg_catalog.unnest(v_words[1:v_end]) w where w ~ '(credential|credentials|passphrase|passwd|password|secret|secrets)$') then
+    -- 7. The last always-secret word (or one ending in a secret suffix: newpassword) ...
+    v_last := 0;
+    for v_index in reverse v_end .. 1 loop
+      if v_words[v_index] = any(c_always_secret_words)
+         or v_words[v_index] ~ '(credential|credentials|passphrase|passwd|password|secret|secrets)$' then
+        v_last := v_index;
+        exit;
+      end if;
+    end loop;
+    -- ... makes the key secret, unless a later word says it is about the secret
+    -- (password_policy, cookie_consent_given) and the head is no credential itself
+    -- (password_reset_code).
+    if v_last > 0 and (v_head = any(c_credential_heads)
+                       or not (v_words[v_last + 1 : v_end] && c_benign_heads)) then
       return true;
     end if;
   end loop;

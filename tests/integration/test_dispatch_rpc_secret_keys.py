@@ -185,6 +185,50 @@ CURATED = [
     "密码_token",
     "api—key",
     "api·key",
+    # Later rule kinds: benign words anywhere after the secret word unless the head is a
+    # credential, one-time codes and 2FA seeds, version suffixes, unseal keys,
+    # remember_token, one-word dbpass/rootpw, pass_word, tls/ssl keys.
+    "Password.MAX.pass.primary",
+    "password_max_length_hint",
+    "password_reset_code",
+    "password_reset_at",
+    "passwordResetToken",
+    "cookie_consent_given",
+    "secret_santa_list",
+    "jwt_expiry_seconds",
+    "mfa_code",
+    "otp_codes",
+    "status_code",
+    "zip_code",
+    "totp_seed",
+    "mfa_seed",
+    "random_seed",
+    "wallet_phrase",
+    "search_phrase",
+    "api_key_v2",
+    "api_key_v",
+    "token_v3",
+    "unseal_key",
+    "vault_unseal_keys",
+    "remember_token",
+    "rememberToken",
+    "dbpass",
+    "DBPass",
+    "rootpw",
+    "rootpwd",
+    "bypass",
+    "compass",
+    "pass_word",
+    "passWords",
+    "cross_word",
+    "tls_key",
+    "ssl_key",
+    "tlsKey",
+    "secret_phrase",
+    "auth_code",
+    "auth_pass",
+    "auth_method",
+    "has_mfa_code",
 ]
 
 ALPHABET = [
@@ -212,6 +256,21 @@ WORDS = [
     "jwt",
     "o",
     "x",
+    # Words of the later rule kinds (head rules, benign words, one-word passwords).
+    "code",
+    "seed",
+    "phrase",
+    "mfa",
+    "reset",
+    "policy",
+    "db",
+    "root",
+    "dbpass",
+    "rootpw",
+    "v2",
+    "tls",
+    "unseal",
+    "remember",
 ]
 
 
@@ -289,7 +348,7 @@ def test_sql_rule_is_never_laxer_on_other_unicode(db: Database, reading: str) ->
     rng = random.Random(5)
     chars = OTHER_CHARS[reading]
     names = set()
-    for _ in range(3000):
+    for _ in range(6000):
         parts = [rng.choice(WORDS + chars) for _ in range(rng.randint(2, 5))]
         name = "".join(p.upper() if rng.random() < 0.2 else p for p in parts)
         name = rng.choice(["", "_", "-"]).join([name, rng.choice(WORDS)])
