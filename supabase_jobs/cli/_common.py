@@ -253,6 +253,10 @@ class Output:
             console=self.stderr,
             disable=not self.stderr.is_terminal,
             transient=False,
+            # JSON lines written meanwhile must stay on stdout (rich would move them to
+            # the bar's stream, stderr, and break `--json > file` on a terminal).
+            redirect_stdout=False,
+            redirect_stderr=False,
         ) as progress:
             yield Bar(progress, progress.add_task(description, total=total))
 

@@ -31,10 +31,10 @@ def _queue(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def run_on_a_terminal(stack: LocalStack, *args: str) -> tuple[int, str]:
+def run_on_a_terminal(stack: LocalStack, *args: str) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal (so rich draws its progress bars).
 
-    Returns the exit code and everything written to the terminal.
+    Returns the exit code, everything written to the terminal, and stdout (a pipe).
     """
     env = {
         **os.environ,
@@ -48,7 +48,7 @@ def run_on_a_terminal(stack: LocalStack, *args: str) -> tuple[int, str]:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "supabase_jobs", *args],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=terminal,
             env=env,
         )
@@ -65,12 +65,12 @@ def run_on_a_terminal(stack: LocalStack, *args: str) -> tuple[int, str]:
             if not chunk:
                 break
             chunks.append(chunk)
-        code = proc.wait(timeout=180)
+        stdout, _ = proc.communicate(timeout=180)
     finally:
         os.close(controller)
         if terminal >= 0:
             os.close(terminal)
-    return code, b"".join(chunks).decode("utf-8", "replace")
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), stdout.decode()
 
 
 def test_queues_show_depth_age_running_and_finished_per_queue(
@@ -167,11 +167,14 @@ def test_prune_runs_in_batches_and_reports_each_one(
     # The other two, by status filter, on a terminal: a real bar with the pages as total.
     jobs_client.fail(jobs_client.claim("w", limit=1, lease_seconds=120)[0], "x", retry=False)
     sql(stack, "update public.jobs set finished_at = now() - interval '8 days'")
-    code, screen = run_on_a_terminal(
+    code, screen, stdout = run_on_a_terminal(
         stack, "prune", "--older-than", "7d", "--status", "failed", "--batch-size", "1"
     )
     assert code == 0, screen
     assert "pruning: 1 deleted" in screen and "100%" in screen
+    # stdout is a pipe: the JSON lines go there, never into the bar's terminal.
+    assert stdout.splitlines()[-1] == '{"deleted":1}'
+    assert '"batch"' in stdout and '"batch"' not in screen
     assert [str(job.status) for job in jobs_client.list(limit=100)] == ["completed"] * 2
 
     bad = run(stack, "prune", "--older-than", "7d", "--batch-size", "100001")
@@ -272,9 +275,10 @@ def test_dispatch_progress_follows_the_file_size_in_bytes(
     path = tmp_path / "jobs.jsonl"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     size = path.stat().st_size
-    code, screen = run_on_a_terminal(
+    code, screen, stdout = run_on_a_terminal(
         supabase_jobs_stack, "dispatch", "--from-file", str(path), "--batch-size", "4"
     )
     assert code == 0, screen
     assert f"{size}/{size}" in screen and "100%" in screen
+    assert stdout == '{"dispatched":9,"rejected":0}\n'
     assert len(jobs_client.list(limit=100)) == 9
