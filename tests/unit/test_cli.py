@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +20,7 @@ from supabase_jobs import (
 )
 from supabase_jobs.cli import cli, main
 from supabase_jobs.cli._common import exit_code_for, parse_duration
-from supabase_jobs.cli._dispatch import send_lines
-from supabase_jobs.cli._dispatch import ByteCounter, file_size
+from supabase_jobs.cli._dispatch import ByteCounter, file_size, send_lines
 from supabase_jobs.cli._jobs import progress_json
 from supabase_jobs.cli._jsonl import Line, Rejected, batches, parse_line
 from supabase_jobs.cli._queues import KEEP, merge_caps
@@ -316,7 +316,7 @@ def test_byte_counter_counts_utf8_bytes_of_the_lines_read(tmp_path: Any) -> None
         assert file_size(stream) == path.stat().st_size == 21
         reader = ByteCounter(stream)
         seen = []
-        for line in reader:
+        for _line in reader:
             seen.append(reader.bytes)
     assert seen == [12, 21]
 
@@ -330,3 +330,37 @@ def test_file_size_is_none_for_a_pipe() -> None:
             assert file_size(stream) is None
     finally:
         os.close(write_end)
+
+
+class _FailingPruneClient:
+    """Stands in for JobsClient.prune: two batches commit, then the gateway goes down."""
+
+    def prune(self, older_than: timedelta, **options: Any) -> int:
+        assert options["batch_size"] == 10 and options["statuses"] == ["failed"]
+        for batch in (1, 2):
+            options["on_progress"](
+                PruneProgress(
+                    deleted=10 * batch, batch_deleted=10, batches=batch, page=batch, total_pages=9
+                )
+            )
+        raise ServiceUnavailableError("the gateway is down")
+
+
+def test_a_prune_that_stops_says_what_its_batches_already_deleted(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from contextlib import contextmanager
+
+    import supabase_jobs.cli._jobs as jobs_module
+
+    @contextmanager
+    def fake_client(*_: Any) -> Iterator[_FailingPruneClient]:
+        yield _FailingPruneClient()
+
+    monkeypatch.setattr(jobs_module, "open_client", fake_client)
+    argv = ["prune", "--older-than", "7d", "--status", "failed", "--batch-size", "10", "--json"]
+    assert main(argv) == 5
+    captured = capsys.readouterr()
+    assert [line["batch"] for line in map(json.loads, captured.out.splitlines())] == [1, 2]
+    assert "stopped: 20 job(s) were deleted before the error" in captured.err
+    assert "gateway is down" in captured.err
