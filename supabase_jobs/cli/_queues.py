@@ -209,6 +209,8 @@ def clear_limits(queue: str, tenant_id: str | None) -> int:
     )
     with open_client() as client:
         client.clear_queue_limits(probe["p_queue"], tenant_id=probe["p_tenant_id"])
+    whose = "" if probe["p_tenant_id"] is None else f" for tenant {probe['p_tenant_id']}"
+    Output(None).note(f"cleared the caps of {probe['p_queue']}{whose}")
     return ExitCode.OK
 
 
@@ -222,4 +224,5 @@ def fair(queue: str, switch: str) -> int:
     params = queue_fair_params(queue, switch == "on")
     with open_client() as client:
         client.set_queue_fair(params["p_queue"], params["p_fair"])
+    Output(None).note(f"fair claiming {switch} for {params['p_queue']}")
     return ExitCode.OK

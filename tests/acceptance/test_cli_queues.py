@@ -226,7 +226,9 @@ def test_limits_and_fairness_round_trip(
     # A cap not given keeps its stored value.
     merged = run(stack, "queues", "limits", "set", queue, "--max-running-per-tenant", "5")
     assert merged.returncode == 0, merged.stderr
-    assert run(stack, "queues", "fair", queue, "off").returncode == 0
+    unfair = run(stack, "queues", "fair", queue, "off")
+    assert unfair.returncode == 0 and unfair.stdout == ""
+    assert f"fair claiming off for {queue}" in unfair.stderr
 
     rows = show()
     assert [(r["tenant_id"], r["max_running"], r["max_running_per_tenant"]) for r in rows] == [
