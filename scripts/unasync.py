@@ -37,6 +37,10 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bacreate_client\b", "create_client"),
+    # Pauses: ``import asyncio`` / ``asyncio.sleep`` become ``import time`` / ``time.sleep``
+    # (a source needing the clock imports it as ``from time import monotonic``).
+    (r"^import asyncio$", "import time"),
+    (r"\basyncio\.sleep\b", "time.sleep"),
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\bawait ", ""),

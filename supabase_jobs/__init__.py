@@ -57,6 +57,7 @@ from ._schedule_set import ScheduleSet
 from ._settings import JobsConfig, JobsSettings
 from ._sync._client import JobsClient
 from ._version import __version__
+from ._waiting import JobCancelledError, JobFailedError, WaitTimeoutError
 
 __all__ = [
     "AsyncJobsClient",
@@ -68,6 +69,8 @@ __all__ = [
     "ForeignKeyViolationError",
     "InvalidStateError",
     "Job",
+    "JobCancelledError",
+    "JobFailedError",
     "JobPage",
     "JobStats",
     "JobStatus",
@@ -102,6 +105,7 @@ __all__ = [
     "TransportTimeoutError",
     "UnknownJobTypeError",
     "ValidationError",
+    "WaitTimeoutError",
     "__version__",
     "scrub",
     "scrub_text",

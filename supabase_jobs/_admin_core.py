@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
+from ._constants import DEFAULT_PRUNE_BATCH, MAX_PRUNE_BATCH, MAX_QUEUE_CAP
 from ._errors import BackendError, ValidationError
 from ._rpc import prune_params
 from ._validate import validate_queue_name, validate_tenant_id
@@ -31,10 +32,6 @@ __all__ = [
     "queue_fair_params",
     "queue_limits_params",
 ]
-
-#: Rows deleted per prune transaction (one RPC each).
-DEFAULT_PRUNE_BATCH = 10_000
-MAX_CAP = 1_000_000
 
 
 class QueueLimits(BaseModel):
@@ -118,8 +115,8 @@ class PruneProgress(BaseModel):
 def _cap(value: object, path: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAP:
-        raise ValidationError(path, f"must be a whole number 0..{MAX_CAP} or None")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_QUEUE_CAP:
+        raise ValidationError(path, f"must be a whole number 0..{MAX_QUEUE_CAP} or None")
     return value
 
 
@@ -178,9 +175,9 @@ def prune_batch_params(
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, int)
-        or not (1 <= batch_size <= 100_000)
+        or not (1 <= batch_size <= MAX_PRUNE_BATCH)
     ):
-        raise ValidationError("batch_size", "must be a whole number 1..100000")
+        raise ValidationError("batch_size", f"must be a whole number 1..{MAX_PRUNE_BATCH}")
     params = prune_params(older_than, statuses)
     params["p_batch_size"] = batch_size
     params["p_from_page"] = page

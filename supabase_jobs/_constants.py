@@ -59,6 +59,21 @@ HARD_MAX_PAYLOAD_DEPTH: Final = 256
 
 DEFAULT_HTTP_TIMEOUT_SECONDS: Final = 30.0
 
+#: prune(): rows deleted per transaction (one RPC each), and the bounds of its arguments.
+DEFAULT_PRUNE_BATCH: Final = 10_000
+MAX_PRUNE_BATCH: Final = 100_000
+MAX_PRUNE_BATCHES: Final = 1_000_000
+#: set_queue_limits(): the largest cap on running jobs (per queue or per tenant).
+MAX_QUEUE_CAP: Final = 1_000_000
+
+#: wait(): a day at most (longer waits belong in a workflow, not in one blocked call); polls
+#: no closer than 10 ms (below that polling only loads the gateway).
+DEFAULT_WAIT_TIMEOUT: Final = 60.0
+MAX_WAIT_TIMEOUT: Final = 86_400.0
+DEFAULT_POLL_INTERVAL: Final = 0.25
+DEFAULT_MAX_POLL_INTERVAL: Final = 5.0
+MIN_POLL_INTERVAL: Final = 0.01
+
 #: RPC names; versioned so old workers keep working during a deploy.
 RPC_CLAIM: Final = "sj_claim_v1"
 RPC_HEARTBEAT: Final = "sj_heartbeat_v1"

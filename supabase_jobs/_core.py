@@ -48,6 +48,7 @@ from ._idempotency import IDEMPOTENCY_NAMESPACE, idempotent_job_id
 from ._models import Job
 from ._payload import prepare_payload
 from ._registry import JobType, JobTypeRegistry
+from ._sanitize import SHOWN_PATHS, summarize_paths
 from ._settings import JobsConfig
 from ._validate import (
     validate_idempotency_key,
@@ -312,10 +313,11 @@ def log_dispatched(jobs: Sequence[Job], prepared: Sequence[PreparedJob]) -> None
     """One WARNING listing scrubbed paths (never values) and INFO lines for the dispatch."""
     scrubbed = [p for job in prepared for p in job.scrubbed_paths]
     if scrubbed:
+        # One bounded line however large the batch (issue 8): the first paths and a count.
         logger.warning(
             "scrubbed secrets from job payload at %s",
-            ", ".join(scrubbed),
-            extra={"action": "scrub", "paths": scrubbed},
+            summarize_paths(scrubbed),
+            extra={"action": "scrub", "paths": scrubbed[:SHOWN_PATHS], "count": len(scrubbed)},
         )
     if len(jobs) == 1 and len(prepared) == 1:
         job = jobs[0]

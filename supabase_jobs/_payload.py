@@ -6,12 +6,13 @@ Every failure raises a :class:`PayloadValidationError` (over the size limit:
 
 A payload costs one iterative walk and one serialization (:func:`prepare_payload`). The
 walk checks exact JSON-native types, str keys and depth (a cycle overflows the depth with
-an ancestor seen again) and applies the secret *key* rules, reading the caller's object in
-place (it walks again, copying, only when a key must be scrubbed; the caller's object is
-never modified). The compact JSON text then gives the rest: the encoder refuses NaN and
-Infinity, a NUL shows as ``\\u0000``, a lone surrogate fails UTF-8 encoding (only then is
-the value searched for the path), its byte length is the size, and a cheap search of it
-decides whether the value scrub (:func:`._sanitize.scrub`) must run at all.
+an ancestor seen again) and looks for secret *keys*, reading the caller's object in place
+(it is never modified). The compact JSON text then gives the rest: the encoder refuses
+NaN and Infinity, a NUL shows as ``\\u0000``, a lone surrogate fails UTF-8 encoding (only
+then is the value searched for the path), its byte length is the size, and a cheap gate
+over it (:func:`._secret_text.text_may_contain_secret`) decides whether the full scrub
+(:func:`._sanitize.scrub`, which makes the copy) must run at all; a secret key found by
+the walk runs it directly.
 """
 
 from __future__ import annotations
@@ -19,20 +20,18 @@ from __future__ import annotations
 import json
 import json.encoder
 import math
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._constants import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_DEPTH
 from ._errors import PayloadTooLargeError, PayloadValidationError, ValidationError
 from ._sanitize import (
-    HINT_PATTERN,
-    REDACTED,
+    Positions,
     ScrubMode,
     check_mode,
     is_marker,
     is_secret_pair,
-    looks_like_secret,
+    key_is_unsafe,
     raise_secrets,
     render_path,
     scrub,
@@ -64,9 +63,6 @@ def _make_encoder() -> Callable[[Any], str]:
 
 
 _encode = _make_encoder()
-# One scan of the JSON text for both rare cases, a NUL (always escaped as \u0000) and a
-# string that may hold a credential; a hit is then told apart by the exact checks.
-_RARE = re.compile(rf"\\u0000|{HINT_PATTERN}")
 _HINTS = {
     "tuple": "use a list", "set": "use a list", "frozenset": "use a list",
     "datetime": "use an ISO 8601 string", "date": "use an ISO 8601 string",
@@ -117,18 +113,16 @@ def _depth_error(
     return PayloadValidationError(where, f"is nested deeper than {limit} levels")
 
 
-class _CopyNeeded(Exception):
-    """An in-place walk met something to scrub; walk again making a copy."""
+class _ScrubNeeded(Exception):
+    """The validation walk met a secret key or pair: the full scrub must run."""
 
 
-def _walk(  # noqa: C901
-    root: Any, max_depth: int, path: str, mode: ScrubMode | None, copy: bool
-) -> tuple[Any, list[str]]:
-    """Check types, str keys and depth under ``root``; apply the secret key rules.
+def _walk(root: Any, max_depth: int, path: str, mode: ScrubMode | None) -> list[str]:  # noqa: C901
+    """Check types, str keys and depth under ``root``; look for secret keys and pairs.
 
-    Returns the value (a scrubbed copy with ``copy``) and the scrubbed paths. Without
-    ``copy`` nothing changes: a due ``remove``/``redact`` raises :class:`_CopyNeeded`.
-    ``mode`` None only validates; ``raise`` reports secret entries without changing them.
+    Nothing is changed. ``mode`` None only validates; ``remove``/``redact`` raise
+    :class:`_ScrubNeeded` at the first secret key or pair (:func:`._sanitize.scrub` then
+    does the work); ``raise`` returns their paths.
     """
     # One flat loop on purpose: this is the hot path of every dispatch, and helper calls
     # per container or per key measurably cost (bench/dispatch_overhead.py).
@@ -137,15 +131,17 @@ def _walk(  # noqa: C901
     plain = PLAIN_KEYS
     secret_key = is_secret_key
     found: list[str] = []
-    top = root.copy() if copy else root
-    stack: list[tuple[Any, tuple[Any, ...], int, bool]] = [(top, (None, None, root), 1, False)]
+    positions: Positions = {}  # key positions for placeholders of unsafe keys
+    # A list at the top counts as "in a list": ["password", "hunter2"] is a pair.
+    stack: list[tuple[Any, tuple[Any, ...], int, bool]] = [
+        (root, (None, None, root), 1, type(root) is list)
+    ]
     pop = stack.pop
     push = stack.append
     while stack:
-        dst, node, depth, in_list = pop()
-        if type(dst) is dict:
-            dropped: list[str] = []
-            for key, value in dst.items():
+        container, node, depth, in_list = pop()
+        if type(container) is dict:
+            for key, value in container.items():
                 if key in plain:  # the common case: a str key known not to be secret
                     pass
                 elif type(key) is not str:
@@ -154,23 +150,11 @@ def _walk(  # noqa: C901
                         f"has a key of type {type(key).__name__}; JSON object keys are str",
                     )
                 elif scrub_keys and secret_key(key):
-                    if looks_like_secret(key):
-                        # The key itself is a credential ("Bearer ..."): dropped in every
-                        # mode, as scrub() does, and reported once (not again by scrub()).
-                        if change and not copy:
-                            raise _CopyNeeded
-                        found.append(render_path(path, node, key))
+                    # An already redacted value is not reported again (idempotence).
+                    if key_is_unsafe(key) or mode == "remove" or not is_marker(value):
                         if change:
-                            dropped.append(key)
-                        continue
-                    if mode == "remove" or not is_marker(value):
-                        if change and not copy:
-                            raise _CopyNeeded
-                        found.append(render_path(path, node, key))
-                        if mode == "remove":
-                            dropped.append(key)
-                        elif mode == "redact":
-                            dst[key] = REDACTED
+                            raise _ScrubNeeded
+                        found.append(render_path(path, node, key, positions))
                     continue
                 kind = type(value)
                 if kind is str or kind is int or kind is float or kind is bool or value is None:
@@ -179,20 +163,13 @@ def _walk(  # noqa: C901
                     raise _type_error(render_path(path, node, key), value)
                 if depth >= max_depth:
                     raise _depth_error(path, node, key, value, max_depth)
-                child = value
-                if copy:
-                    dst[key] = child = value.copy()
-                push((child, (node, key, value), depth + 1, False))
-            for key in dropped:
-                del dst[key]
+                push((value, (node, key, value), depth + 1, False))
             continue
-        if in_list and scrub_keys and is_secret_pair(dst):
-            if change and not copy:
-                raise _CopyNeeded
-            found.append(render_path(path, node, 1))
+        if in_list and scrub_keys and is_secret_pair(container):
             if change:
-                dst[1] = REDACTED
-        for index, value in enumerate(dst):
+                raise _ScrubNeeded
+            found.append(render_path(path, node, 1))
+        for index, value in enumerate(container):
             kind = type(value)
             if kind is str or kind is int or kind is float or kind is bool or value is None:
                 continue
@@ -200,11 +177,8 @@ def _walk(  # noqa: C901
                 raise _type_error(render_path(path, node, index), value)
             if depth >= max_depth:
                 raise _depth_error(path, node, index, value, max_depth)
-            child = value
-            if copy:
-                dst[index] = child = value.copy()
-            push((child, (node, index, value), depth + 1, True))
-    return top, found
+            push((value, (node, index, value), depth + 1, True))
+    return found
 
 
 def _locate(value: Any, path: str, bad: Callable[[object], bool]) -> tuple[str, str] | None:
@@ -246,15 +220,21 @@ def _prepare(
 ) -> PreparedPayload:
     if payload is None and require_object:
         payload = {}
+    scrubbed = False  # the full scrub has run
     kind = type(payload)
     if kind is dict or (kind is list and not require_object):
         if max_depth < 1:
             raise ValidationError("max_depth", "must be at least 1")
-        # Most payloads hold no secret: check them in place and copy only when needed.
+        # Most payloads hold no secret: check them in place. One that has a secret key is
+        # validated, then scrubbed by the full scrub (which applies the key rules too).
+        value = payload
         try:
-            value, found = _walk(payload, max_depth, path, mode, copy=False)
-        except _CopyNeeded:
-            value, found = _walk(payload, max_depth, path, mode, copy=True)
+            found = _walk(payload, max_depth, path, mode)
+        except _ScrubNeeded:
+            assert mode is not None  # only remove/redact raise it
+            _walk(payload, max_depth, path, None)  # finish validating first
+            result = scrub(payload, mode=mode, path=path)
+            value, found, scrubbed = result.value, list(result.paths), True
     elif require_object:
         raise PayloadValidationError(path, "must be a JSON object (a dict with str keys)")
     elif kind is str or kind is int or kind is float or kind is bool or payload is None:
@@ -272,7 +252,8 @@ def _prepare(
         ) from None
     except TypeError:  # only a non-str key equal to a known str key gets past the walk
         raise PayloadValidationError(path, "has a key that is not a str") from None
-    rare = _RARE.search(text) is not None
+    # One scan for both rare cases: the gate answers True for any \u escape, NUL included.
+    rare = mode is None or scrubbed or text_may_contain_secret(text, json_text=True)
     if (
         rare
         and "\\u0000" in text
@@ -287,10 +268,12 @@ def _prepare(
         raise PayloadValidationError(
             where[0], f"{where[1]} contains a lone surrogate (not valid UTF-8)"
         ) from None
-    if rare and mode is not None and text_may_contain_secret(text):
-        result = scrub(value, mode=mode, path=path)
+    if rare and mode is not None and not scrubbed:
+        # The full scrub covers the key rules too; it walks the caller's payload, so
+        # placeholder positions ([<key N>]) count the keys the caller sent.
+        result = scrub(payload, mode=mode, path=path)
         if result.paths:
-            found.extend(result.paths)
+            found = list(result.paths)
             value = result.value
             text = _encode(value)
             size = len(text.encode("utf-8"))
@@ -301,7 +284,8 @@ def _prepare(
             size=size,
             limit=max_bytes,
         )
-    return PreparedPayload(value, tuple(found), size, text)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path).
+    return tuple.__new__(PreparedPayload, (value, tuple(found), size, text))
 
 
 def prepare_payload(

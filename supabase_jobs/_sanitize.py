@@ -1,128 +1,159 @@
 """Secret scrubbing: pure functions for payloads, job results, logs and messages.
 
-Keys are judged word by word by :func:`._secret_keys.is_secret_key` (the key rules live
-in that module). Values are judged by shape whatever their key
-(:func:`looks_like_secret`): ``Bearer x``, JWTs, PEM private keys, URL userinfo
-``scheme://user:pass@``, ``sb_secret_...``, ``sk-...``, ``sk_live_...``, ``ghp_...``,
-``xox?-...`` and ``AKIA...``; a string *containing* one is scrubbed as a whole.
+Keys are judged word by word by :func:`._secret_keys.is_secret_key`; strings by
+:func:`._secret_text.looks_like_secret`, which is true exactly when :func:`scrub_text`
+would change the string (one finder, one rule set: :mod:`._secret_rules`). A string
+*containing* a credential or a secret ``key=value`` pair is scrubbed as a whole.
 
 Modes (:data:`ScrubMode`): ``remove`` (default) drops a secret dict entry, as the
 existing TypeScript app does; ``redact`` keeps the key with the value :data:`REDACTED`;
 ``raise`` refuses with :class:`SecretInPayloadError` listing every path.
 
 Inside lists nothing is dropped: a secret-looking item becomes :data:`REDACTED` in
-``remove`` mode too, so indices and pair shapes stay stable. A two-item list inside a
-list whose first item is a secret key name (``[["Authorization", "Bearer x"]]``, the
-shape of header lists) has its second item redacted. A dict key that itself looks like a
-credential is dropped (it cannot be kept). A :data:`REDACTED` value is never a secret,
-so scrubbing is idempotent.
+``remove`` mode too, so indices and pair shapes stay stable. A two-item list at the top
+or inside a list whose first item is a secret key name (``[["Authorization", "Bearer
+x"]]``, the shape of header lists; ``["password", "hunter2"]``) has its second item
+redacted, and so does the item after a secret command-line flag (``["--password",
+"x"]``). A dict key that is unsafe to print (:func:`key_is_unsafe`: it holds a credential,
+or is a secret name with more in it) is dropped in every mode: what cannot be logged is
+not stored either. A :data:`REDACTED` value is never a secret, so scrubbing is idempotent.
+
+Paths never reveal a secret: a key that holds one, or a secret-named key that is not a
+plain ASCII name, is rendered as a placeholder with its position, ``payload.env[<key
+1>]`` (:func:`render_path`); :func:`summarize_paths` bounds a list for one log line.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from ._errors import SecretInPayloadError, ValidationError
-from ._secret_keys import is_secret_key
+from ._secret_keys import PLAIN_KEYS, is_secret_key
+from ._secret_text import (
+    CLEAN_STRINGS,
+    REDACTED,
+    looks_like_secret,
+    scrub_text,
+    text_may_contain_secret,
+)
 
 __all__ = [
-    "HINT_PATTERN",
     "REDACTED",
+    "SHOWN_PATHS",
     "ScrubMode",
     "ScrubResult",
     "is_marker",
+    "is_secret_flag",
     "is_secret_pair",
+    "key_is_unsafe",
     "looks_like_secret",
     "render_path",
     "scrub",
     "scrub_text",
+    "summarize_paths",
     "text_may_contain_secret",
 ]
 
 ScrubMode = Literal["remove", "redact", "raise"]
-#: What a scrubbed value becomes in ``redact`` mode and inside lists.
-REDACTED = "[REDACTED]"
-
-# --- value patterns --------------------------------------------------------------------
-
-_TOKEN68 = r"[A-Za-z0-9._~+/-]"  # RFC 6750 bearer token characters
-# Starts only where a run of token characters starts: linear time on "eyJeyJeyJ...".
-_JWT = r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"
-_PEM = r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-_USERINFO = r"(?<=[A-Za-z0-9+.-]://)[^\s/?#@:]*:[^\s/?#@]+(?=@)"  # scheme://user:pass@
-_PROVIDER_KEYS = r"\b(?:" + "|".join((
-    r"sb_secret_[A-Za-z0-9_-]{8,}",  # Supabase
-    r"sk-[A-Za-z0-9_-]{20,}",  # OpenAI, Anthropic
-    r"[rs]k_(?:live|test)_[A-Za-z0-9]{10,}",  # Stripe
-    r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}",  # GitHub
-    r"xox[a-z]-[A-Za-z0-9-]{8,}",  # Slack
-    r"A[KS]IA[A-Z0-9]{16}\b",  # AWS access key id
-)) + ")"  # fmt: skip
-_SECRET_VALUE = re.compile(
-    rf"\A\s*(?:Bearer|bearer|BEARER)\s+{_TOKEN68}+=*\s*\Z"  # a whole header value
-    rf"|(?:Bearer|bearer|BEARER)\s+{_TOKEN68}{{20,}}|{_JWT}|{_PEM}|{_USERINFO}|{_PROVIDER_KEYS}"
-)
-# A superset of _SECRET_VALUE that is cheap to search: every branch starts with a rare
-# literal (not ":", which follows every JSON key), so the engine skips most positions,
-# and none needs a word boundary, so it stays a superset on JSON text (escapes such as
-# \n or \" only use characters the branches allow).
-HINT_PATTERN = (
-    r"J(?<=eyJ)|-(?:----BEGIN|(?<=sk-)|(?<=xox[a-z]-))|/(?<=://)(?=[^\s/?#@]*@)"
-    r"|_(?:secret_|live_|test_|pat_|(?<=gh[pousr]_))|A(?:KIA|SIA)|B(?:earer|EARER)|bearer"
-)
-_HINT = re.compile(HINT_PATTERN)
-
-
-def text_may_contain_secret(text: str) -> bool:
-    """Cheap pre-check: ``False`` means no string in ``text`` looks like a secret.
-
-    ``text`` may be one value or a whole JSON document (as :func:`json.dumps` writes it).
-    ``True`` only means "look closer": it has false positives, never false negatives.
-    """
-    return _HINT.search(text) is not None
-
-
-def looks_like_secret(value: str) -> bool:
-    """Whether ``value`` contains a credential-shaped string (see the module docstring).
-
-    Example:
-        >>> looks_like_secret("Bearer x"), looks_like_secret("the bearer of news")
-        (True, False)
-    """
-    return _HINT.search(value) is not None and _SECRET_VALUE.search(value) is not None
-
+#: Paths shown in one log line or message; the rest are counted.
+SHOWN_PATHS = 20
+_SHOWN_PATH_LENGTH = 200
 
 # --- paths -----------------------------------------------------------------------------
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: Per walk: id(container) -> {key: 1-based position}, built once per container.
+Positions = dict[int, dict[Any, int]]
 
-def _segment(key: object) -> str:
+
+def key_is_unsafe(key: str) -> bool:
+    """Whether printing ``key`` could reveal a secret.
+
+    True for a key that holds a credential or a secret pair itself (anything
+    :func:`scrub_text` would change: ``DB_PASSWORD=hunter2``, ``Authorization: Basic
+    dXNl...``) and for a secret-named key that is not a plain ASCII name of at most 64
+    characters (``password hunter2``, look-alike letters).
+    """
+    if looks_like_secret(key):
+        return True
+    return is_secret_key(key) and _PLAIN_NAME.fullmatch(key) is None
+
+
+def _unprintable(key: str) -> bool:
+    """:func:`key_is_unsafe`, or a phrase with a secret name in it (``api_key abc123``).
+
+    Such a key is kept in the payload (its own words are not a secret name) but never
+    printed: the words after the name may be the value.
+    """
+    if key_is_unsafe(key):
+        return True
+    parts = key.split()
+    return len(parts) > 1 and any(is_secret_key(part) for part in parts)
+
+
+def _position(container: object, key: object, positions: Positions | None) -> int:
+    if not isinstance(container, dict):
+        return 0
+    if positions is None:
+        return next((i for i, k in enumerate(container, 1) if k == key), 0)
+    table = positions.get(id(container))
+    if table is None:
+        table = positions[id(container)] = {k: i for i, k in enumerate(container, 1)}
+    return table.get(key, 0)
+
+
+def _segment(key: object, container: object, positions: Positions | None) -> str:
     if type(key) is int:
         return f"[{key}]"
     if not isinstance(key, str):  # scrub() accepts any dict key
         return f"[{key!r}]" if key is None or type(key) in (bool, float) else "[<key>]"
-    if looks_like_secret(key):
-        return f'["{REDACTED}"]'  # the key itself is a credential
+    if _unprintable(key):
+        position = _position(container, key, positions)
+        return f"[<key {position}>]" if position else "[<key>]"
     if len(key) > 64:
         key = key[:64] + "…"
-    # json.dumps escapes quotes, NULs and lone surrogates: paths go into logs.
+    # json.dumps escapes quotes, NULs, lone surrogates and non-ASCII: paths go into logs.
     return f".{key}" if key.isidentifier() else f"[{json.dumps(key)}]"
 
 
-def render_path(root: str, node: tuple[Any, ...] | None, key: object = None) -> str:
+def render_path(
+    root: str, node: tuple[Any, ...] | None, key: object = None, positions: Positions | None = None
+) -> str:
     """Render a walk position as ``root.items[3].when`` (``root["a b"]`` for odd keys).
+
+    A key that is unsafe to print (:func:`key_is_unsafe`, or a phrase with a secret name
+    in it: ``api_key abc123``) becomes ``[<key N>]``, N its 1-based position in its
+    object.
 
     Args:
         root: The name of the top-level value (``payload``).
         node: A chain of ``(parent_node, key, source)`` tuples; the root's key is None.
         key: A last key or index below ``node``, if any.
+        positions: A cache of key positions for one walk (optional).
     """
-    parts = [] if key is None else [_segment(key)]
+    parts = [] if key is None or node is None else [_segment(key, node[2], positions)]
     while node is not None and node[1] is not None:
-        parts.append(_segment(node[1]))
+        parts.append(_segment(node[1], node[0][2], positions))
         node = node[0]
     return root + "".join(reversed(parts))
+
+
+def summarize_paths(paths: Sequence[str], limit: int = SHOWN_PATHS) -> str:
+    """The first ``limit`` paths (each cut at 200 characters) and how many more there are.
+
+    Example:
+        >>> summarize_paths([f"jobs[{i}].payload.password" for i in range(10_000)])[-31:]
+        'payload.password and 9,980 more'
+    """
+    shown = [
+        p if len(p) <= _SHOWN_PATH_LENGTH else p[: _SHOWN_PATH_LENGTH - 1] + "…"
+        for p in paths[:limit]
+    ]
+    more = len(paths) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
 
 # --- scrubbing -------------------------------------------------------------------------
@@ -148,7 +179,7 @@ def check_mode(mode: object) -> None:
 
 def raise_secrets(paths: list[str]) -> None:
     """Raise the ``raise``-mode :class:`SecretInPayloadError` for ``paths``."""
-    more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+    more = f" (and {len(paths) - 1:,} more)" if len(paths) > 1 else ""
     raise SecretInPayloadError(
         paths[0], f"looks like a secret; scrub mode 'raise' refuses it{more}", paths=paths
     )
@@ -160,7 +191,7 @@ def is_marker(value: object) -> bool:
 
 
 def is_secret_pair(items: list[Any] | tuple[Any, ...]) -> bool:
-    """Whether a list inside a list is a ``[secret_name, value]`` pair to redact."""
+    """Whether a list (at the top or inside a list) is a ``[secret_name, value]`` pair."""
     return (
         len(items) == 2
         and type(items[0]) is str
@@ -168,6 +199,24 @@ def is_secret_pair(items: list[Any] | tuple[Any, ...]) -> bool:
         and " " not in items[0]  # a name, not a sentence like "Bearer x"
         and is_secret_key(items[0])
         and not is_marker(items[1])
+        and not looks_like_secret(items[0])  # a credential, not the name of one
+    )
+
+
+def is_secret_flag(item: object) -> bool:
+    """Whether a list item is a command-line flag whose next item is a secret.
+
+    Example:
+        >>> is_secret_flag("--password"), is_secret_flag("--password-file")
+        (True, False)
+    """
+    return (
+        type(item) is str
+        and item[:1] == "-"
+        and len(item) <= 130
+        and "=" not in item  # "--password=x" is a string with a secret pair
+        and " " not in item
+        and is_secret_key(item.lstrip("-"))
     )
 
 
@@ -216,6 +265,7 @@ class _Scrubber:
         self.found: list[str] = []
         self.memo: dict[int, Any] = {}
         self.stack: list[tuple[Any, Any, tuple[Any, ...]]] = []
+        self.positions: Positions = {}
 
     def run(self, root: Any) -> Any:
         top = self.copy_of(root, (None, None, root))
@@ -234,22 +284,27 @@ class _Scrubber:
             self.stack.append((src, copy, node))
         return copy
 
+    def report(self, node: tuple[Any, ...], key: object) -> None:
+        self.found.append(render_path(self.path, node, key, self.positions))
+
     def scrub_dict(self, src: dict[Any, Any], dst: dict[Any, Any], node: tuple[Any, ...]) -> None:
         for key, item in src.items():
-            if type(key) is str and looks_like_secret(key):
-                self.found.append(render_path(self.path, node, key))
-                continue  # the key itself is a credential: dropped in every mode
-            if type(key) is str and is_secret_key(key):
+            if key in PLAIN_KEYS and key in CLEAN_STRINGS:
+                pass  # the common case: a key known to be neither secret nor a credential
+            elif type(key) is str and key_is_unsafe(key):
+                self.report(node, key)
+                continue  # a key that holds a credential: dropped in every mode
+            elif type(key) is str and is_secret_key(key):
                 if self.remove or not is_marker(item):
-                    self.found.append(render_path(self.path, node, key))
+                    self.report(node, key)
                     if self.remove:
                         continue
                     item = REDACTED
                 dst[key] = item
                 continue
             if isinstance(item, str):
-                if not is_marker(item) and looks_like_secret(item):
-                    self.found.append(render_path(self.path, node, key))
+                if item not in CLEAN_STRINGS and not is_marker(item) and looks_like_secret(item):
+                    self.report(node, key)
                     if self.remove:
                         continue
                     item = REDACTED
@@ -258,69 +313,20 @@ class _Scrubber:
             dst[key] = item
 
     def scrub_list(self, src: list[Any] | tuple[Any, ...], dst: list[Any], node: Any) -> None:
-        pair = node[1] is not None and not isinstance(node[0][2], dict) and is_secret_pair(src)
+        # A pair at the top or inside a list; under a dict key, ["token", "\n"] is data.
+        pair = (node[1] is None or not isinstance(node[0][2], dict)) and is_secret_pair(src)
+        after_flag = False
         for index, item in enumerate(src):
-            if pair and index == 1:
-                self.found.append(render_path(self.path, node, 1))
-                item = REDACTED
+            if (pair and index == 1) or (after_flag and not is_marker(item)):
+                self.report(node, index)
+                item = REDACTED  # never dropped inside a list: indices stay stable
             elif isinstance(item, str):
-                if not is_marker(item) and looks_like_secret(item):
-                    self.found.append(render_path(self.path, node, index))
-                    item = REDACTED  # never dropped inside a list: indices stay stable
+                if item not in CLEAN_STRINGS and not is_marker(item) and looks_like_secret(item):
+                    self.report(node, index)
+                    item = REDACTED
             elif isinstance(item, (dict, list, tuple)):
                 item = self.copy_of(item, (node, index, item))
+            after_flag = (
+                type(src[index]) is str and src[index][:1] == "-" and (is_secret_flag(src[index]))
+            )
             dst.append(item)
-
-
-# --- free text -------------------------------------------------------------------------
-
-_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # A whole PEM block (or everything after an unterminated header).
-    (re.compile(_PEM + r"(?:.*?-----END[A-Z0-9 ]*-----|.*)", re.S), REDACTED),
-    (re.compile(rf"\b(Bearer|BEARER)\s+{_TOKEN68}+=*"), rf"\1 {REDACTED}"),
-    (re.compile(rf"\b(bearer)\s+{_TOKEN68}{{16,}}=*"), rf"\1 {REDACTED}"),  # not "bearer of"
-    (re.compile(_USERINFO), REDACTED),
-    (re.compile(_JWT), REDACTED),
-    (re.compile(_PROVIDER_KEYS), REDACTED),
-)
-# key=value, key: value, "key": "value". A key starts at a word start, and a value is
-# only matched after a secret key, from where the last one ended: linear time overall.
-_KEY_SEP = re.compile(r"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]*)["']?\s*[:=]\s*""")
-_VALUE = re.compile(
-    r""""[^"]*"|'[^']*'|(?:(?:Bearer|Basic|Token|Digest)\s+)?[^\s,;&"'<>(){}\[\]]+"""
-)
-
-
-def _redact_pairs(text: str) -> str:
-    parts: list[str] = []
-    done = 0
-    for match in _KEY_SEP.finditer(text):
-        if match.start() < done or not is_secret_key(match["key"]):
-            continue
-        value = _VALUE.match(text, match.end())
-        if value is None:
-            continue
-        quote = value[0][0] if value[0][0] in "'\"" else ""
-        parts += (text[done : match.end()], quote, REDACTED, quote)
-        done = value.end()
-    return "".join(parts) + text[done:] if parts else text
-
-
-def scrub_text(text: str) -> str:
-    """Redact credential-looking substrings of free text (log lines, error messages).
-
-    Replaces the value of ``key=value``, ``key: value`` and ``"key": "value"`` pairs whose
-    key is secret (:func:`is_secret_key`), bearer tokens (``Bearer [REDACTED]``), JWTs,
-    PEM private key blocks, URL credentials (``postgres://[REDACTED]@host``) and
-    provider keys (``sb_secret_``, ``sk-``, ``sk_live_``, ``ghp_``, ``xox?-``, ``AKIA``).
-    Idempotent.
-
-    Example:
-        >>> scrub_text("connect failed: password=hunter2 host=db")
-        'connect failed: password=[REDACTED] host=db'
-    """
-    if ":" in text or "=" in text:
-        text = _redact_pairs(text)  # first, so "Authorization: Bearer x" goes as a whole
-    for pattern, replacement in _TEXT_RULES:
-        text = pattern.sub(replacement, text)
-    return text

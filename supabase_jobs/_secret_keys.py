@@ -1,130 +1,122 @@
 """Secret key rules: whether the value stored under a dict key (or header name) is a secret.
 
-Keys are judged word by word (:func:`is_secret_key`): ``max_tokens``, ``token_count``,
-``tokenizer``, ``primary_key``, ``idempotency_key``, ``author`` and ``passwordless``
-survive; ``password``, ``newPassword``, ``client_secret``, ``access_token``,
-``X-Auth-Token``, ``apiKey``, ``x-api-key``, ``private_key``, ``Authorization``, ``auth``,
-``cookie`` and ``credentials`` do not (design.md section 5). Pure and dependency-free:
-:mod:`._sanitize` (scrubbing values, free text) and :mod:`._payload` (the dispatch walk,
-which tests :data:`PLAIN_KEYS` first) build on it.
+Keys are judged word by word (:func:`is_secret_key`) with the data of
+:mod:`._secret_rules` (its docstring lists the steps). ``max_tokens``, ``token_count``,
+``primary_key``, ``idempotency_key``, ``password_policy``, ``has_password``,
+``next_page_token`` and ``jwt_expiry`` survive; ``password``, ``db_pass``, ``pw``,
+``client_secret``, ``access_token``, ``X-Auth-Token``, ``apiKey``, ``api_key_value``,
+``private_key_pem``, ``stripe_key``, ``Authorization``, ``cookie``, ``sessionid`` and
+``раssword`` (Cyrillic ``р``/``а``) do not (design.md section 5). Pure and
+dependency-free: :mod:`._sanitize` and :mod:`._payload` (the dispatch walk, which tests
+:data:`PLAIN_KEYS` first) build on it.
 """
 
 from __future__ import annotations
 
 import functools
-import unicodedata
+import re
 
-__all__ = ["PLAIN_KEYS", "is_secret_key"]
+from . import _secret_rules as rules
 
-_ALWAYS_SECRET_WORDS = frozenset({
-    "password", "passwords", "passwd", "pwd", "passphrase", "passcode",
-    "secret", "secrets", "credential", "credentials", "creds",
-    "authorization", "authorisation", "bearer", "jwt", "jwts", "cookie", "cookies",
-    "apikey", "apikeys", "privatekey", "privatekeys", "secretkey", "accesskey",
-})  # fmt: skip
-#: One word ending like this is secret too: ``newpassword``, ``clientsecret``.
-_SECRET_SUFFIXES = (
-    "password", "passwd", "passphrase", "secret", "secrets", "credential", "credentials",
-)  # fmt: skip
-#: ``<qualifier>_key``: ``api_key``, ``private_key``; not ``primary_key``, ``cache_key``.
-_KEY_QUALIFIERS = frozenset({
-    "api", "private", "secret", "access", "signing", "encryption", "decryption", "master",
-    "client", "auth", "service", "role", "session", "ssh", "pgp", "gpg", "hmac", "webhook",
-    "consumer", "license", "jwt", "bearer",
-})  # fmt: skip
-#: ``<qualifier>_tokens`` (plural) holds credentials; ``max_tokens`` is a count.
-_TOKEN_QUALIFIERS = frozenset({
-    "access", "refresh", "auth", "api", "bearer", "id", "session", "device", "push",
-    "csrf", "xsrf", "oauth", "personal", "secret", "service", "client", "jwt",
-})  # fmt: skip
-#: ``auth_<head>`` holding the credential itself (``auth_method`` does not).
-_AUTH_HEADS = frozenset({"header", "headers", "value", "string", "code", "pass"})
-#: ``<prefix>auth`` as one word: ``basicauth``; not ``oauth``.
-_AUTH_PREFIXES = frozenset({"basic", "http", "proxy", "digest", "bearer", "api"})
+__all__ = ["PLAIN_KEYS", "classify_words", "has_key_stem", "is_secret_key"]
+
 #: Keys already judged not secret. The payload walk tests this set before calling
 #: :func:`is_secret_key`: a set lookup costs a fifth of an lru_cache call and keys
 #: repeat. Bounded, so random keys cannot grow it without limit.
 PLAIN_KEYS: set[str] = set()
 _PLAIN_KEYS_LIMIT = 4096
 _CACHED_KEY_LENGTH = 128
+_STEM = re.compile("|".join(rules.KEY_STEMS), re.IGNORECASE)
 
 
-def _key_words(name: str) -> list[str]:
-    """Split a key into case-folded words at camelCase, acronyms, digits, separators."""
-    if not name.isascii():
-        name = unicodedata.normalize("NFKC", name)
-        # Zero-width and other format characters (Cf) would otherwise hide a word.
-        name = "".join(ch for ch in name if unicodedata.category(ch) != "Cf")
-    words: list[str] = []
-    current: list[str] = []
-    previous = ""
-    for ch in name:
-        kind = "U" if ch.isupper() else "L" if ch.isalpha() else "D" if ch.isdigit() else ""
-        if not kind or (
-            current and ((kind == "D") != (previous == "D") or (kind, previous) == ("U", "L"))
-        ):
-            if current:  # a separator (- . _ space ...) or a new word starts here
-                words.append("".join(current))
-                current = []
-        elif kind == "L" and previous == "U" and len(current) > 1:
-            last = current.pop()  # "APIKey": the last capital starts the next word
-            words.append("".join(current))
-            current = [last]
-        if kind:
-            current.append(ch)
-        previous = kind
-    if current:
-        words.append("".join(current))
-    # Numbers carry no meaning here: "password2", "oauth2_token".
-    return [word.casefold() for word in words if not word.isdigit()]
+def has_key_stem(text: str) -> bool:
+    """Whether folded ``text`` contains a :data:`._secret_rules.KEY_STEMS` entry."""
+    return _STEM.search(text) is not None
 
 
-def _classify(words: list[str]) -> bool:
-    if any(word in _ALWAYS_SECRET_WORDS or word.endswith(_SECRET_SUFFIXES) for word in words):
+def _always_secret(word: str) -> bool:
+    return word in rules.ALWAYS_SECRET_WORDS or word.endswith(rules.SECRET_SUFFIXES)
+
+
+def _secret_head(head: str, before: str) -> bool:
+    """The head rules (step 6 of :mod:`._secret_rules`)."""
+    if head.endswith("token"):  # token, access_token, accesstoken; not tokenizer
+        return before not in rules.BENIGN_TOKEN_QUALIFIERS and (
+            head[:-5] not in rules.BENIGN_TOKEN_QUALIFIERS
+        )
+    if head.endswith("tokens"):
+        return before in rules.TOKEN_QUALIFIERS or head[:-6] in rules.TOKEN_QUALIFIERS
+    if head in ("key", "keys"):
+        return before in rules.KEY_QUALIFIERS
+    if head.endswith(("key", "keys")):  # signingkey; not monkey, hotkey
+        return head[: -3 if head.endswith("key") else -4] in rules.KEY_QUALIFIERS
+    if head in ("phrase", "seed"):
+        return before in rules.PHRASE_QUALIFIERS
+    if head in ("code", "codes"):
+        return before in rules.CODE_QUALIFIERS
+    if head in rules.SHORT_PASSWORD_WORDS:
+        return before not in rules.PASS_BENIGN_QUALIFIERS
+    if head.endswith(("pass", "pw", "pwd")):  # dbpass, rootpw; not bypass, compass
+        return head[: -2 if head.endswith("pw") else -3 if head.endswith("pwd") else -4] in (
+            rules.PASS_PREFIXES
+        )
+    if head in ("word", "words"):
+        return before == "pass"  # pass_word
+    if head == "auth" or (head.endswith("auth") and head[:-4] in rules.AUTH_PREFIXES):
         return True
-    last = words[-1]
-    before = words[-2] if len(words) > 1 else ""
-    if last.endswith("token"):  # token, access_token, accesstoken; not tokenizer
+    return before == "auth" and head in rules.AUTH_HEADS
+
+
+def classify_words(words: list[str]) -> bool:
+    """Whether a key split into words (:func:`._secret_rules.key_words`) is secret."""
+    if not words or (len(words) > 1 and words[0] in rules.PREDICATE_PREFIXES):
+        return False
+    end = len(words)
+    while end > 1 and words[end - 1] in rules.VALUE_FORM_WORDS:
+        end -= 1  # api_key_value, private_key_pem: the head is what comes before
+    head = words[end - 1]
+    if _secret_head(head, words[end - 2] if end > 1 else ""):
         return True
-    if last.endswith("tokens"):
-        return before in _TOKEN_QUALIFIERS or last[:-6] in _TOKEN_QUALIFIERS
-    if last in ("key", "keys"):
-        return before in _KEY_QUALIFIERS
-    if last.endswith(("key", "keys")):  # signingkey; not monkey, hotkey
-        return last[: -3 if last.endswith("key") else -4] in _KEY_QUALIFIERS
-    if last == "auth" or (last.endswith("auth") and last[:-4] in _AUTH_PREFIXES):
-        return True
-    return before == "auth" and last in _AUTH_HEADS
+    last = next((i for i in range(end - 1, -1, -1) if _always_secret(words[i])), -1)
+    if last < 0:
+        return False
+    # password_policy, jwt_expiry, cookie_consent_given: about the secret, unless the
+    # head is a credential itself (password_reset_code).
+    about = any(word in rules.BENIGN_HEADS for word in words[last + 1 : end])
+    return not about or head in rules.CREDENTIAL_HEADS
+
+
+def _classify(name: str) -> bool:
+    folded = rules.fold(name)
+    return has_key_stem(folded) and classify_words(rules.key_words(folded))
 
 
 def is_secret_key(name: str) -> bool:
     """Whether the value stored under the key ``name`` is a secret.
 
-    The name is normalised into words (NFKC, zero-width characters dropped, split at
-    camelCase, acronyms, digits and any separator, case-folded). It is secret when a word
-    is always secret (``password``, ``secret``, ``credentials``, ``authorization``,
-    ``bearer``, ``jwt``, ``cookie``, ``apikey``, ``privatekey``, ...) or ends in
-    ``password``/``secret``; when its last word is ``token`` (not ``max_tokens``,
-    ``token_count``, ``tokenizer``); when it is ``<qualifier>_key`` for a secret-ish
-    qualifier (``api_key``, ``private_key``, ``secret_key``, ``access_key``; not
-    ``primary_key``, ``idempotency_key``, ``cache_key``); or when it is ``auth`` with a
-    credential head (``auth``, ``basic_auth``, ``auth_header``; not ``author``,
-    ``oauth_provider``, ``auth_method``).
+    The name is folded and split into words (:func:`._secret_rules.key_words`), then
+    judged by the rules listed in :mod:`._secret_rules`: always-secret words
+    (``password``, ``secret``, ``credentials``, ``authorization``, ``bearer``, ``jwt``,
+    ``cookie``, ``apikey``, ``sessionid``, ...) unless the head is about the secret
+    (``password_policy``); ``token`` heads (not ``max_tokens``, ``next_page_token``);
+    qualified ``key`` heads (``api_key``, ``stripe_key``; not ``primary_key``,
+    ``idempotency_key``); short password heads (``pass``, ``pw``, ``db_pass``);
+    ``auth`` heads (``auth``, ``basic_auth``; not ``author``, ``auth_method``).
+    Representation suffixes keep a key secret (``api_key_value``); predicates make it
+    a flag (``has_password``).
 
     Example:
         >>> is_secret_key("X-Auth-Token"), is_secret_key("max_tokens")
         (True, False)
     """
     if len(name) > _CACHED_KEY_LENGTH:  # do not pin long strings in the caches
-        words = _key_words(name)
-        return bool(words) and _classify(words)
+        return _classify(name)
     return _is_secret_key_cached(name)
 
 
 @functools.lru_cache(maxsize=4096)
 def _is_secret_key_cached(name: str) -> bool:
-    words = _key_words(name)
-    secret = bool(words) and _classify(words)
+    secret = _classify(name)
     if not secret and len(PLAIN_KEYS) < _PLAIN_KEYS_LIMIT:
         PLAIN_KEYS.add(name)
     return secret

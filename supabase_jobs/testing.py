@@ -21,6 +21,12 @@ Fixtures:
     ``mint_tenant_jwt``: ``mint_tenant_jwt(tenant_id, **claims) -> str``, a signed-in user's
         JWT for that tenant, for testing what your users can see through RLS.
 
+Helpers (``from supabase_jobs.testing import ...``; see docs/testing.md):
+    ``assert_enqueued(jobs, type=..., tenant_id=..., payload={...subset...}, queue=...)``
+    and ``refute_enqueued(...)`` read the queue through a client and explain a failure
+    with what *was* enqueued; ``perform(handler_or_type, payload)`` runs one handler with
+    a real ``Job`` without dispatching. ``*_async`` twins take an ``AsyncJobsClient``.
+
 Example::
 
     def test_dispatch(jobs_client):
@@ -41,15 +47,47 @@ import pytest
 
 if TYPE_CHECKING:
     from supabase_jobs import AsyncJobsClient, JobsClient
+    from supabase_jobs._testing_helpers import (
+        assert_enqueued,
+        assert_enqueued_async,
+        refute_enqueued,
+        refute_enqueued_async,
+    )
+    from supabase_jobs._testing_perform import perform, perform_async
     from supabase_jobs.local import LocalStack
 
 __all__ = [
+    "assert_enqueued",
+    "assert_enqueued_async",
     "async_jobs_client",
     "jobs_client",
     "mint_tenant_jwt",
+    "perform",
+    "perform_async",
+    "refute_enqueued",
+    "refute_enqueued_async",
     "supabase_jobs_clean",
     "supabase_jobs_stack",
 ]
+
+#: Test helpers, imported on first use so that loading the plugin stays free (docs/testing.md).
+_HELPERS = {
+    "assert_enqueued": "_testing_helpers",
+    "assert_enqueued_async": "_testing_helpers",
+    "refute_enqueued": "_testing_helpers",
+    "refute_enqueued_async": "_testing_helpers",
+    "perform": "_testing_perform",
+    "perform_async": "_testing_perform",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HELPERS:
+        import importlib
+
+        return getattr(importlib.import_module(f"supabase_jobs.{_HELPERS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Environment variable naming an existing PostgreSQL to run the stack against.
 DATABASE_URL_ENV = "SUPABASE_JOBS_TEST_DATABASE_URL"

@@ -25,7 +25,13 @@ from .._admin_core import (
     queue_fair_params,
     queue_limits_params,
 )
-from .._constants import RPC_PRUNE_BATCH, RPC_QUEUE_STATS, RPC_SET_QUEUE_FAIR, RPC_SET_QUEUE_LIMITS
+from .._constants import (
+    MAX_PRUNE_BATCHES,
+    RPC_PRUNE_BATCH,
+    RPC_QUEUE_STATS,
+    RPC_SET_QUEUE_FAIR,
+    RPC_SET_QUEUE_LIMITS,
+)
 from .._errors import ValidationError
 from .._models import JobStatus
 from .._translate import translate_errors
@@ -154,9 +160,13 @@ class AsyncJobsAdmin(AsyncJobsBase):
             JobsError: A translated backend or transport failure.
         """
         if max_batches is not None and (
-            isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+            isinstance(max_batches, bool)
+            or not isinstance(max_batches, int)
+            or not 1 <= max_batches <= MAX_PRUNE_BATCHES
         ):
-            raise ValidationError("max_batches", "must be a positive whole number or None")
+            raise ValidationError(
+                "max_batches", f"must be a whole number 1..{MAX_PRUNE_BATCHES} or None"
+            )
         params = prune_batch_params(older_than, statuses, batch_size=batch_size)
         deleted = batches = 0
         while True:

@@ -42,13 +42,14 @@ from .._validate import validate_uuid
 from ._admin import AsyncJobsAdmin
 from ._lifecycle import AsyncJobsLifecycle
 from ._ops import AsyncJobsOps
+from ._wait import AsyncJobsWait
 
 __all__ = ["AsyncJobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
 
 
-class AsyncJobsClient(AsyncJobsAdmin, AsyncJobsLifecycle, AsyncJobsOps):
+class AsyncJobsClient(AsyncJobsAdmin, AsyncJobsLifecycle, AsyncJobsOps, AsyncJobsWait):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``AsyncClient``. Build one from the environment

@@ -44,13 +44,14 @@ from .._validate import validate_uuid
 from ._admin import JobsAdmin
 from ._lifecycle import JobsLifecycle
 from ._ops import JobsOps
+from ._wait import JobsWait
 
 __all__ = ["JobsClient"]
 
 logger = logging.getLogger("supabase_jobs")
 
 
-class JobsClient(JobsAdmin, JobsLifecycle, JobsOps):
+class JobsClient(JobsAdmin, JobsLifecycle, JobsOps, JobsWait):
     """A multi-tenant job queue in a Supabase project, reached through PostgREST.
 
     Wraps a service-role supabase-py ``Client``. Build one from the environment

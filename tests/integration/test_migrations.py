@@ -48,11 +48,21 @@ CATALOG_QUERIES = {
     "functions": """
         select p.oid::regprocedure::text as signature, pg_get_functiondef(p.oid) as def,
                p.prosecdef, p.provolatile, p.proconfig
-          from pg_proc p where p.pronamespace = 'public'::regnamespace order by 1""",
+          from pg_proc p
+         where p.pronamespace::regnamespace::text in ('public', 'supabase_jobs')
+         order by 1""",
     "function_grants": """
         select p.oid::regprocedure::text, a.grantee, a.privilege_type
           from pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-         where p.pronamespace = 'public'::regnamespace order by 1, 2, 3""",
+         where p.pronamespace::regnamespace::text in ('public', 'supabase_jobs')
+         order by 1, 2, 3""",
+    "private_tables": """
+        select c.oid::regclass::text as name, c.relrowsecurity, c.relacl::text,
+               pg_get_constraintdef(k.oid) as def
+          from pg_class c left join pg_constraint k on k.conrelid = c.oid
+         where c.relnamespace::regnamespace::text = 'supabase_jobs' and c.relkind = 'r'
+           and c.relname <> 'schema_migrations'
+         order by 1, 4""",
 }
 
 
@@ -84,7 +94,8 @@ def test_migrations_in_order_equal_schema_sql(
         applied = sql.apply_migrations(conn)
     assert [m.version for m in applied] == [m.version for m in sql.migrations()]
     migrated = catalog(dsn)
-    assert len(migrated["functions"]) == 21  # 11 lifecycle + 8 scheduling (0006) + sj_wake_v1 (0007) + sj_keyed_jobs_v1 (0009)
+    # 11 lifecycle, 8 scheduling (0006), sj_wake_v1 (0007), 5 dispatch (0008), 1 lookup (0009)
+    assert len(migrated["functions"]) == 26
     for name in CATALOG_QUERIES:
         assert migrated[name] == snapshot_catalog[name], name
 

@@ -46,10 +46,20 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_prune_batch_v1": {"p_older_than_seconds": 0},
     "sj_stats_fold_v1": {},
     "sj_stats_rebuild_v1": {},
+    "sj_dispatch_v1": {"p_tenant_id": uuid.uuid4(), "p_type": "test_job"},
 }
 # Trigger functions cannot be called at all (not even by service_role); EXECUTE is revoked
 # from the API roles all the same (test_schema_audit).
 TRIGGER_FUNCTIONS = sorted(["sj_jobs_count_trigger", "sj_jobs_truncate_trigger", "sj_wake_v1"])
+
+
+#: The helpers of sj_dispatch_v1 in the private schema (same rules: service_role only).
+PRIVATE_FUNCTIONS = (
+    "sj_idempotent_job_id",
+    "sj_is_secret_key",
+    "sj_scrub_secret_keys",
+    "sj_sha1",
+)
 
 
 def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
@@ -61,8 +71,6 @@ def user_claims(tenant: uuid.UUID | str | None) -> dict[str, Any]:
     if tenant is not None:
         claims["app_metadata"] = {"tenant_id": str(tenant), "provider": "email"}
     return claims
-
-
 
 
 def test_every_function_is_listed(db: Database) -> None:
@@ -137,6 +145,7 @@ def test_schema_audit(db: Database) -> None:
         {"name": "job_finished_minutely", "relrowsecurity": True},
         {"name": "job_queue_settings", "relrowsecurity": True},
         {"name": "jobs", "relrowsecurity": True},
+        {"name": "supabase_jobs.job_types", "relrowsecurity": True},
         {"name": "supabase_jobs.schema_migrations", "relrowsecurity": True},
     ]
     functions = db.admin.execute(
@@ -146,9 +155,10 @@ def test_schema_audit(db: Database) -> None:
         " has_function_privilege('service_role', p.oid, 'execute') as service,"
         " exists (select 1 from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a"
         "         where a.grantee = 0) as public"
-        " from pg_proc p where p.pronamespace = 'public'::regnamespace"
+        " from pg_proc p"
+        " where p.pronamespace in ('public'::regnamespace, 'supabase_jobs'::regnamespace)"
     ).fetchall()
-    assert len(functions) == len(CALLS) + len(TRIGGER_FUNCTIONS)
+    assert len(functions) == len(CALLS) + len(TRIGGER_FUNCTIONS) + len(PRIVATE_FUNCTIONS)
     for fn in functions:
         assert fn["prosecdef"] is False, fn["sig"]
         # search_path pinned; the only other setting allowed is a planner hint.

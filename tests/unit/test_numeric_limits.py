@@ -72,7 +72,9 @@ def _call(method: str, **bad: Any) -> Callable[[Flavor], Any]:
         "fail": lambda j: j.fail(_claimed(), "boom", **bad),
         "snooze": lambda j: j.snooze(_claimed(), **bad),
         "retry": lambda j: j.retry(TENANT, **bad),
-        "prune": lambda j: j.prune(**bad),
+        "prune": lambda j: j.prune(**{"older_than": 60, **bad}),
+        "wait": lambda j: j.wait(TENANT, **bad),
+        "set_queue_limits": lambda j: j.set_queue_limits("default", **bad),
     }
     return calls[method]
 
@@ -92,6 +94,13 @@ CASES: dict[tuple[str, str], list[Any]] = {
     ("snooze", "until"): _TIMES,
     ("retry", "run_at"): _TIMES,
     ("prune", "older_than"): _seconds(0, C.MAX_PRUNE_AGE_SECONDS),
+    ("prune", "batch_size"): _ints(1, C.MAX_PRUNE_BATCH),
+    ("prune", "max_batches"): _ints(1, C.MAX_PRUNE_BATCHES),
+    ("wait", "timeout"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
+    ("wait", "poll_interval"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
+    ("wait", "max_poll_interval"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
+    ("set_queue_limits", "max_running"): _ints(0, C.MAX_QUEUE_CAP),
+    ("set_queue_limits", "max_running_per_tenant"): _ints(0, C.MAX_QUEUE_CAP),
 }
 #: dispatch_many items carry dispatch's numeric options (paths ``jobs[1].<name>``).
 BATCH_CASES = {name: values for (method, name), values in CASES.items() if method == "dispatch"}

@@ -10,11 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from supabase_jobs._errors import PayloadValidationError
 from supabase_jobs._payload import prepare_payload
 from supabase_jobs._sanitize import (
     REDACTED,
     looks_like_secret,
     scrub,
+    scrub_text,
     text_may_contain_secret,
 )
 from supabase_jobs._secret_keys import is_secret_key
@@ -134,6 +136,8 @@ def test_json_hint_never_misses_a_secret(value: Any) -> None:
     if any(looks_like_secret(text) for text in strings_in(value)):
         assert text_may_contain_secret(json.dumps(value, ensure_ascii=False))
         assert text_may_contain_secret(json.dumps(value))
+        compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        assert text_may_contain_secret(compact, json_text=True)
 
 
 def test_strategies_generate_the_interesting_cases_often() -> None:
@@ -196,3 +200,60 @@ def test_a_secret_key_name_that_is_itself_a_credential_is_reported_once(mode: st
     assert prepared.value == expected.value == {"max_tokens": [{}], "a": {}}
     assert sorted(prepared.scrubbed_paths) == sorted(expected.paths)
     assert len(prepared.scrubbed_paths) == 3
+
+
+# --- one policy: scrub catches everything scrub_text redacts (issue 8 item 2) -----------
+
+_FRAGMENTS = [
+    *SECRET_KEYS[:40], *PLAIN_KEYS_CORPUS[:30], *SECRET_VALUES, *PLAIN_VALUES,
+    "=", ": ", '": "', "'", '"', "--", " ", ";", "&", "?", ",", "\n", "hunter2", "Basic ",
+    "Bearer ", "dXNlcjpwYXNz", "р", "а", "ο", "\u0301", "\u200b", "pass", "pw", "word",
+    "https://", "@", "/", "sk-", "_live_", "ghp_", "whsec_", "abcdefghijklmnopqrstuvwxyz0123",
+]  # fmt: skip
+fragment_text = st.lists(
+    st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=6)), min_size=1, max_size=8
+).map("".join)
+
+
+@settings(deadline=None, max_examples=400)
+@given(fragment_text)
+def test_scrub_catches_every_text_scrub_text_changes(text: str) -> None:
+    redacted = scrub_text(text)
+    assert scrub_text(redacted) == redacted  # idempotent
+    if redacted == text:
+        return
+    assert looks_like_secret(text)
+    assert scrub(text).value == REDACTED
+    assert scrub({"k": text}).value == {}
+    assert scrub([text]).value == [REDACTED]
+    assert scrub({text: 1}).value == {}
+    assert scrub({"a": {"b": [text]}}).value == {"a": {"b": [REDACTED]}}
+
+
+@settings(deadline=None, max_examples=400)
+@given(fragment_text)
+def test_gate_never_misses_a_text_with_a_secret(text: str) -> None:
+    if not looks_like_secret(text):
+        return
+    assert text_may_contain_secret(text)
+    for value in ({"k": text}, [text], {text: 1}, {"a": [{"b": text}]}):
+        assert text_may_contain_secret(json.dumps(value, ensure_ascii=False), json_text=True)
+        assert text_may_contain_secret(json.dumps(value))
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.dictionaries(
+        st.one_of(fragment_text, st.sampled_from(PLAIN_KEYS_CORPUS)), fragment_text, max_size=4
+    ),
+    modes,
+)
+def test_prepare_payload_matches_scrub_on_fragment_text(payload: dict[str, Any], mode: str) -> None:
+    payload = {k: v for k, v in payload.items() if "\x00" not in k + v}
+    try:
+        prepared = prepare_payload(payload, mode=mode, max_bytes=1 << 20)  # type: ignore[arg-type]
+    except PayloadValidationError:
+        return  # a lone surrogate: refused before scrubbing (tested elsewhere)
+    expected = scrub(payload, mode=mode)  # type: ignore[arg-type]
+    assert prepared.value == expected.value
+    assert sorted(prepared.scrubbed_paths) == sorted(expected.paths)
