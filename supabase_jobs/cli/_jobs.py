@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from supabase_jobs._constants import DEFAULT_PRUNE_BATCH, MAX_PRUNE_BATCH
 from supabase_jobs._models import JobStatus
 
 from ._common import DURATION, ExitCode, Output, exit_code_for, json_option, open_client
@@ -264,10 +265,10 @@ def stats(tenant_id: str | None, as_json: bool | None) -> int:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 100_000),
-    default=10_000,
+    type=click.IntRange(1, MAX_PRUNE_BATCH),
+    default=DEFAULT_PRUNE_BATCH,
     show_default=True,
-    help="Rows deleted per transaction (one request each), 1..100000.",
+    help=f"Rows deleted per transaction (one request each), 1..{MAX_PRUNE_BATCH}.",
 )
 @json_option
 def prune(

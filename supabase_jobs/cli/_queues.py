@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from supabase_jobs._constants import MAX_QUEUE_CAP
+
 from ._common import ExitCode, Output, json_option, open_client
 from ._render import LIMITS_COLUMNS, QUEUE_COLUMNS, limits_row, queue_json, queue_row
 
@@ -19,9 +21,6 @@ if TYPE_CHECKING:
     from supabase_jobs import QueueLimits
 
 __all__ = ["CAP", "merge_caps", "queues"]
-
-#: The largest cap the database accepts.
-_MAX_CAP = 1_000_000
 
 
 class _Keep:
@@ -42,8 +41,8 @@ class CapType(click.ParamType[object]):
         text = str(value).strip().lower()
         if text in ("none", "off"):
             return None
-        if not text.isdigit() or int(text) > _MAX_CAP:
-            self.fail(f"must be a whole number 0..{_MAX_CAP}, or 'none'", param, ctx)
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_QUEUE_CAP:
+            self.fail(f"must be a whole number 0..{MAX_QUEUE_CAP}, or 'none'", param, ctx)
         return int(text)
 
 

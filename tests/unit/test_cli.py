@@ -282,6 +282,7 @@ def test_merge_caps_keeps_what_was_not_given() -> None:
     [
         (["queues", "limits", "set", "Bad Queue", "--max-running", "1"], "invalid queue"),
         (["queues", "limits", "set", "q", "--max-running", "-1"], "--max-running"),
+        (["queues", "limits", "set", "q", "--max-running", "²"], "--max-running"),
         (["queues", "limits", "set", "q", "--max-running-per-tenant", "2000000"], "0..1000000"),
         (["queues", "limits", "set", "q"], "--max-running"),
         (
