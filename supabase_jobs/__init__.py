@@ -9,7 +9,18 @@ Quick start::
     for claimed in jobs.claim("worker-1", limit=10):
         jobs.complete(claimed, result={"ok": True})
 
-``AsyncJobsClient`` has the same methods as coroutines. Every error is a ``JobsError``
+To run handlers, use the worker runtime (``docs/worker.md``)::
+
+    worker = Worker(jobs, concurrency=8)
+
+    @worker.handler("ai_generation", timeout=120)
+    def generate(job):
+        return {"tokens": 512}
+
+    worker.run()   # or: supabase-jobs worker myapp.jobs:worker
+
+``AsyncJobsClient`` has the same methods as coroutines (``AsyncWorker`` runs ``async def``
+handlers). Every error is a ``JobsError``
 subclass. ``scrub`` / ``scrub_text`` are the secret scrubber the clients use, for your own
 logs. ``RealtimeWakeup`` / ``AsyncRealtimeWakeup`` wake idle workers over Supabase Realtime
 (docs/realtime.md). The local stack lives in ``supabase_jobs.local``; the pytest plugin in
@@ -58,22 +69,44 @@ from ._settings import JobsConfig, JobsSettings
 from ._sync._client import JobsClient
 from ._version import __version__
 from ._waiting import JobCancelledError, JobFailedError, WaitTimeoutError
+from ._worker import (
+    AsyncWorker,
+    AttemptCancelledError,
+    Cancel,
+    Fail,
+    JobContext,
+    JobOutcome,
+    JobTimeoutError,
+    Snooze,
+    UnstorableResultError,
+    Worker,
+    WorkerHooks,
+    WorkerStats,
+    job_context,
+)
 
 __all__ = [
     "AsyncJobsClient",
     "AsyncRealtimeWakeup",
+    "AsyncWorker",
+    "AttemptCancelledError",
     "BackendError",
+    "Cancel",
     "ConfigurationError",
     "ConflictError",
     "ConstraintViolationError",
+    "Fail",
     "ForeignKeyViolationError",
     "InvalidStateError",
     "Job",
     "JobCancelledError",
+    "JobContext",
     "JobFailedError",
+    "JobOutcome",
     "JobPage",
     "JobStats",
     "JobStatus",
+    "JobTimeoutError",
     "JobType",
     "JobTypeRegistry",
     "JobsClient",
@@ -101,12 +134,18 @@ __all__ = [
     "ScrubbedFieldRequiredError",
     "SecretInPayloadError",
     "ServiceUnavailableError",
+    "Snooze",
     "TransportError",
     "TransportTimeoutError",
     "UnknownJobTypeError",
+    "UnstorableResultError",
     "ValidationError",
     "WaitTimeoutError",
+    "Worker",
+    "WorkerHooks",
+    "WorkerStats",
     "__version__",
+    "job_context",
     "scrub",
     "scrub_text",
 ]

@@ -92,6 +92,9 @@ RPC_PRUNE_BATCH: Final = "sj_prune_batch_v1"
 RPC_QUEUE_STATS: Final = "sj_queue_stats_v1"
 RPC_SET_QUEUE_LIMITS: Final = "sj_set_queue_limits_v1"
 RPC_SET_QUEUE_FAIR: Final = "sj_set_queue_fair_v1"
+#: Worker runtime (migration 0005): per-item answers, never all or nothing.
+RPC_HEARTBEAT_MANY: Final = "sj_heartbeat_many_v1"
+RPC_RELEASE_MANY: Final = "sj_release_many_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

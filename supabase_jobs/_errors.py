@@ -24,8 +24,14 @@ Every error the SDK raises derives from :class:`JobsError`::
      │    ├── SchemaNotInstalledError   PGRST202/204/205/106, 42P01/42883/42703/42P10
      │    ├── RateLimitedError          HTTP 429
      │    └── ServiceUnavailableError   502/503/504, PGRST000-003, 08xxx, 53xxx, 40001
-     └── TransportError                 connection refused/reset, DNS, protocol errors
-          └── TransportTimeoutError     any httpx timeout (also a builtin ``TimeoutError``)
+     ├── TransportError                 connection refused/reset, DNS, protocol errors
+     │    └── TransportTimeoutError     any httpx timeout (also a builtin ``TimeoutError``)
+     ├── JobFailedError                 ``wait()``: the job failed for good (``last_error``)
+     ├── JobCancelledError              ``wait()``: the job was cancelled
+     ├── WaitTimeoutError               ``wait()`` gave up (also a builtin ``TimeoutError``)
+     ├── JobTimeoutError                worker: a handler ran past its ``timeout``
+     ├── UnstorableResultError          worker: a handler's result cannot be stored
+     └── AttemptCancelledError          worker: this attempt was abandoned (lease lost, ...)
 
 A :class:`ValidationError` is always raised before anything is sent. The database can
 still refuse a value the SDK let through (a CHECK the SDK does not know, a limit configured
@@ -55,15 +61,22 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Job
 
 __all__ = [
+    "AttemptCancelledError",
     "BackendError",
     "ConfigurationError",
     "ConflictError",
     "ConstraintViolationError",
     "ForeignKeyViolationError",
     "InvalidStateError",
+    "JobCancelledError",
+    "JobFailedError",
+    "JobTimeoutError",
     "JobsError",
     "LeaseLostError",
     "MassAssignmentError",
@@ -81,7 +94,9 @@ __all__ = [
     "TransportError",
     "TransportTimeoutError",
     "UnknownJobTypeError",
+    "UnstorableResultError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 
@@ -306,3 +321,81 @@ class TransportError(JobsError):
 
 class TransportTimeoutError(TransportError, TimeoutError):
     """The HTTP request timed out (connect, read, write or pool)."""
+
+
+def _scrubbed(text: str | None) -> str | None:
+    # Imported here: the scrubber raises errors defined in this module.
+    from ._sanitize import scrub_text
+
+    return None if text is None else scrub_text(text)
+
+
+# -- outcomes of a job, seen from outside (``wait()``) and from a worker ------------------
+
+
+class JobFailedError(JobsError):
+    """``wait()`` saw the job end ``failed`` (every attempt used, or failed without retry).
+
+    Attributes:
+        job: The job as last read (``status`` failed, ``errors`` the attempt history).
+        job_id: The job's id.
+        last_error: The stored last error message, scrubbed again for credentials;
+            ``None`` when none was recorded. Not part of the message: it may hold user data.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.job_id = str(job.id)
+        self.last_error = _scrubbed(job.last_error)
+        super().__init__(f"job {job.id} (type {job.type}) failed after {job.attempts} attempt(s)")
+
+
+class JobCancelledError(JobsError):
+    """``wait()`` saw the job end ``cancelled``.
+
+    Attributes:
+        job: The job as last read.
+        job_id: The job's id.
+        last_error: The stored reason, scrubbed; ``None`` when none was recorded.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.job_id = str(job.id)
+        self.last_error = _scrubbed(job.last_error)
+        super().__init__(f"job {job.id} (type {job.type}) was cancelled")
+
+
+class WaitTimeoutError(JobsError, TimeoutError):
+    """``wait()`` gave up: the job was not finished when ``timeout`` passed.
+
+    The job keeps running; wait again or read it later. Also a builtin ``TimeoutError``.
+
+    Attributes:
+        job: The job as last read (still ``pending`` or ``processing``).
+        job_id: The job's id.
+        timeout: The timeout that passed, in seconds.
+    """
+
+    def __init__(self, job: Job, timeout: float) -> None:
+        self.job = job
+        self.job_id = str(job.id)
+        self.timeout = timeout
+        super().__init__(f"job {job.id} still {job.status.value} after waiting {timeout:g} s")
+
+
+class JobTimeoutError(JobsError):
+    """A handler ran past its ``timeout``; the attempt failed and is retried."""
+
+
+class UnstorableResultError(JobsError):
+    """A handler returned a value that cannot be stored (not JSON, too large, a secret)."""
+
+
+class AttemptCancelledError(JobsError):
+    """Raised by :meth:`JobContext.raise_if_cancelled` once this attempt is cancelled.
+
+    The attempt was abandoned by the worker (lease lost, timeout or shutdown); its outcome
+    is dropped. Not to be confused with ``JobCancelledError``, which ``wait()`` raises for a
+    job whose status is ``cancelled``.
+    """

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._models import Job
+    from ._worker._hooks import WorkerHooks
 
 __all__ = [
     "DispatchObserver",
@@ -48,7 +49,7 @@ class DispatchObserver(Protocol):
         manager, so the observer can record it.
         """
 
-    def hooks(self) -> object | None:
+    def hooks(self) -> WorkerHooks | None:
         """A ``WorkerHooks`` instance that every worker should add, or ``None``."""
 
 
@@ -116,7 +117,7 @@ def _all(
         yield _Fanout(scopes)
 
 
-def worker_hooks() -> list[object]:
+def worker_hooks() -> list[WorkerHooks]:
     """The hooks registered observers want on every worker."""
     found = (o.hooks() for o in _observers)
     return [h for h in found if h is not None]

@@ -26,9 +26,8 @@ from ._constants import (
     MAX_WAIT_TIMEOUT,
     MIN_POLL_INTERVAL,
 )
-from ._errors import JobsError, ValidationError
+from ._errors import JobCancelledError, JobFailedError, ValidationError, WaitTimeoutError
 from ._models import Job, JobStatus
-from ._sanitize import scrub_text
 
 __all__ = [
     "DEFAULT_MAX_POLL_INTERVAL",
@@ -49,57 +48,6 @@ BACKOFF_FACTOR = 2.0
 #: Relative spread of each delay: it is shortened by 0..20% at random. Downwards only, so
 #: delays at the cap still differ between waiters and none exceeds the cap.
 JITTER = 0.2
-
-
-class JobFailedError(JobsError):
-    """``wait()`` saw the job end ``failed`` (every attempt used, or failed without retry).
-
-    Attributes:
-        job: The job as last read (``status`` failed, ``errors`` the attempt history).
-        job_id: The job's id.
-        last_error: The stored last error message, scrubbed again for credentials;
-            ``None`` when none was recorded. Not part of the message: it may hold user data.
-    """
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.job_id = str(job.id)
-        self.last_error = None if job.last_error is None else scrub_text(job.last_error)
-        super().__init__(f"job {job.id} (type {job.type}) failed after {job.attempts} attempt(s)")
-
-
-class JobCancelledError(JobsError):
-    """``wait()`` saw the job end ``cancelled``.
-
-    Attributes:
-        job: The job as last read.
-        job_id: The job's id.
-        last_error: The stored reason, scrubbed; ``None`` when none was recorded.
-    """
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.job_id = str(job.id)
-        self.last_error = None if job.last_error is None else scrub_text(job.last_error)
-        super().__init__(f"job {job.id} (type {job.type}) was cancelled")
-
-
-class WaitTimeoutError(JobsError, TimeoutError):
-    """``wait()`` gave up: the job was not finished when ``timeout`` passed.
-
-    The job keeps running; wait again or read it later. Also a builtin ``TimeoutError``.
-
-    Attributes:
-        job: The job as last read (still ``pending`` or ``processing``).
-        job_id: The job's id.
-        timeout: The timeout that passed, in seconds.
-    """
-
-    def __init__(self, job: Job, timeout: float) -> None:
-        self.job = job
-        self.job_id = str(job.id)
-        self.timeout = timeout
-        super().__init__(f"job {job.id} still {job.status.value} after waiting {timeout:g} s")
 
 
 @dataclass(frozen=True)

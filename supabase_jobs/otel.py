@@ -46,6 +46,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the no-ext
 
 from . import _observe
 from ._version import __version__
+from ._worker._hooks import WorkerHooks
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -189,7 +190,7 @@ class Instrumentation:
             yield Observation(row.pending, {"messaging.destination.name": row.queue})
 
 
-class _TracingHooks:
+class _TracingHooks(WorkerHooks):
     """Worker hooks: a CONSUMER span per attempt, current while the handler runs."""
 
     def __init__(self, owner: Instrumentation) -> None:

@@ -23,14 +23,16 @@ from .._constants import (
     RPC_COMPLETE,
     RPC_COMPLETE_MANY,
     RPC_FAIL,
+    RPC_FAIL_MANY,
     RPC_HEARTBEAT,
-    RPC_PRUNE,
+    RPC_HEARTBEAT_MANY,
+    RPC_RELEASE_MANY,
     RPC_RETRY,
     RPC_SNOOZE,
     RPC_STATS,
 )
 from .._core import parse_job, parse_jobs
-from .._models import Job, JobStats, JobStatus
+from .._models import Job, JobStats
 from .._rpc import (
     cancel_params,
     claim_params,
@@ -39,12 +41,16 @@ from .._rpc import (
     ensure_all_held,
     fail_params,
     heartbeat_params,
-    parse_count,
     parse_stats,
-    prune_params,
     retry_params,
     snooze_params,
     stats_params,
+)
+from .._rpc_batch import (
+    fail_many_params,
+    heartbeat_many_params,
+    parse_lost,
+    release_many_params,
 )
 from ._base import JobsBase
 
@@ -176,6 +182,85 @@ class JobsLifecycle(JobsBase):
         done = parse_jobs(self._rpc(RPC_COMPLETE_MANY, params, "complete_many"))
         return ensure_all_held(requested, done)
 
+    def heartbeat_many(
+        self, jobs: Sequence[Job], *, lease_seconds: int | timedelta | None = None
+    ) -> builtins.list[str]:
+        """Renew every lease still held in one request; report the lost ones.
+
+        Unlike :meth:`heartbeat` this is not all or nothing: the held leases are renewed
+        even when some are lost, and the lost ids are returned instead of raised.
+
+        Args:
+            jobs: Claimed jobs.
+            lease_seconds: The new lease length from now; ``None`` renews each for the
+                length it was granted (the longest, for a batch).
+
+        Returns:
+            The ids whose lease is no longer held (cancelled, expired and taken, deleted).
+
+        Raises:
+            NotClaimedError: A job carries no lease (``.path`` is ``jobs[i]``).
+            JobsError: A translated backend or transport failure.
+        """
+        params = heartbeat_many_params(jobs, lease_seconds)
+        data = self._rpc(RPC_HEARTBEAT_MANY, params, "heartbeat_many")
+        return parse_lost(data, "held", RPC_HEARTBEAT_MANY)
+
+    def release_many(
+        self,
+        *,
+        snoozes: Iterable[tuple[Job, float | timedelta]] = (),
+        cancels: Iterable[tuple[Job, str | None]] = (),
+    ) -> builtins.list[str]:
+        """Snooze and cancel claimed jobs in one request, fenced by their leases.
+
+        A snooze puts the job back to pending after its delay and gives the claim's attempt
+        back (``snoozes=[(job, 0)]`` hands a claimed job back at once, for free); a cancel
+        is final. Re-sending a request whose reply was lost is safe: items this lease
+        already settled count as applied.
+
+        Args:
+            snoozes: ``(job, delay)`` pairs (seconds 0..31536000 or ``timedelta``).
+            cancels: ``(job, reason)`` pairs; the reason is scrubbed and stored.
+
+        Returns:
+            The ids whose lease was no longer held (nothing was changed for them).
+
+        Raises:
+            NotClaimedError: An item carries no lease.
+            ValidationError: A bad delay or reason, or no item at all (nothing sent).
+            JobsError: A translated backend or transport failure.
+        """
+        params, _ = release_many_params(snoozes, cancels)
+        data = self._rpc(RPC_RELEASE_MANY, params, "release_many")
+        return parse_lost(data, "applied", RPC_RELEASE_MANY)
+
+    def fail_many(
+        self,
+        failures: Iterable[
+            tuple[Job, BaseException | str]
+            | tuple[Job, BaseException | str, bool, float | timedelta | None]
+        ],
+    ) -> builtins.list[Job]:
+        """Record many failed attempts in one request (the batched :meth:`fail`).
+
+        Args:
+            failures: ``(job, error)`` or ``(job, error, retry, retry_in)`` tuples.
+
+        Returns:
+            The jobs, in input order: ``pending`` again (a retry is scheduled) or ``failed``.
+
+        Raises:
+            NotClaimedError: An item carries no lease.
+            ValidationError: A malformed item (``.path`` names it; nothing sent).
+            LeaseLostError: Some leases were lost (``.job_ids``); the others were recorded
+                and are in ``.completed``.
+            JobsError: A translated backend or transport failure.
+        """
+        params, requested = fail_many_params(failures)
+        done = parse_jobs(self._rpc(RPC_FAIL_MANY, params, "fail_many"))
+        return ensure_all_held(requested, done)
+
     def fail(
         self,
         job: Job,
@@ -278,28 +363,3 @@ class JobsLifecycle(JobsBase):
             JobsError: A translated backend or transport failure.
         """
         return parse_stats(self._rpc(RPC_STATS, stats_params(tenant_id), "stats"))
-
-    def prune(
-        self,
-        older_than: float | timedelta,
-        *,
-        statuses: Iterable[JobStatus | str] | None = None,
-    ) -> int:
-        """Delete finished jobs that finished more than ``older_than`` ago.
-
-        Args:
-            older_than: Age in seconds (>= 0) or a ``timedelta``.
-            statuses: Which finished statuses (default completed, failed, cancelled);
-                pending or processing jobs can never be pruned.
-
-        Returns:
-            How many jobs were deleted.
-
-        Raises:
-            ValidationError: A negative age or a non-terminal status (nothing sent).
-            JobsError: A translated backend or transport failure.
-        """
-        params = prune_params(older_than, statuses)
-        deleted = parse_count(self._rpc(RPC_PRUNE, params, "prune"))
-        logger.info("pruned %d jobs", deleted, extra={"action": "prune", "count": deleted})
-        return deleted

@@ -25,8 +25,6 @@ import os
 import select
 import sys
 from collections.abc import Sequence
-from importlib import import_module
-from importlib.util import find_spec
 
 import click
 
@@ -50,17 +48,14 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .._worker._command import worker_command
     from ._dispatch import dispatch
     from ._jobs import jobs, prune, stats
     from ._queues import queues
     from ._setup import local, migrations
 
-    for command in (migrations, local, dispatch, jobs, stats, queues, prune):
+    for command in (migrations, local, dispatch, jobs, stats, queues, prune, worker_command):
         cli.add_command(command)
-    # The worker runtime ships its own click command; register it only where it exists.
-    if find_spec("supabase_jobs._worker") is not None:
-        module = import_module("supabase_jobs._worker._command")
-        cli.add_command(module.worker_command)
 
 
 _register()

@@ -79,7 +79,7 @@ def test_worker_example_drains_the_local_queue() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.count(": completed (attempt 1)") == 9
-    assert out.count(": pending (attempt 1)") == 1  # the failing job, retried later
+    assert out.count(": retried (attempt 1)") == 1  # the failing job, retried later
     assert "stopped after 10 job(s)" in out
 
 

@@ -47,6 +47,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_stats_fold_v1": {},
     "sj_stats_rebuild_v1": {},
     "sj_dispatch_v1": {"p_tenant_id": uuid.uuid4(), "p_type": "test_job"},
+    "sj_heartbeat_many_v1": {"p_job_ids": [], "p_lease_ids": []},
+    "sj_release_many_v1": {"p_items": []},
 }
 # Trigger functions cannot be called at all (not even by service_role); EXECUTE is revoked
 # from the API roles all the same (test_schema_audit).

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from supabase_jobs import JobOutcome, _observe, otel
 from supabase_jobs._models import Job
+from supabase_jobs._worker._outcomes import OutcomeKind
 
 TENANT = uuid.UUID("1521f0ae-4db7-4110-a993-c494535d9b00")
 
@@ -139,12 +140,11 @@ def test_each_attempt_is_a_consumer_span_parented_on_and_linked_to_the_producer(
         rows: list[dict[str, Any]] = [{"type": "ai_generation", "queue": "media", "payload": {}}]
         [dispatched] = _dispatch(rows)
     [hooks] = _observe.worker_hooks()
-    for attempt, kind in ((1, "retried"), (2, "completed")):
+    attempts: list[tuple[int, OutcomeKind]] = [(1, "retried"), (2, "completed")]
+    for attempt, kind in attempts:
         job = _job(id=dispatched.id, trace_context=dispatched.trace_context, attempts=attempt)
-        hooks.job_started(job)  # type: ignore[attr-defined]
-        hooks.job_finished(  # type: ignore[attr-defined]
-            job, JobOutcome(kind=kind, duration=0.25, error=None, retry_in=None)
-        )
+        hooks.job_started(job)
+        hooks.job_finished(job, JobOutcome(kind=kind, duration=0.25, error=None, retry_in=None))
     spans = {s.name: s for s in telemetry.spans.get_finished_spans() if s.name != "process media"}
     consumers = [s for s in telemetry.spans.get_finished_spans() if s.name == "process media"]
     producer = spans["send media"]
@@ -172,11 +172,9 @@ def test_the_consumer_span_is_current_while_the_handler_runs(telemetry: Telemetr
 
     [hooks] = _observe.worker_hooks()
     job = _job()
-    hooks.job_started(job)  # type: ignore[attr-defined]
+    hooks.job_started(job)
     current = trace.get_current_span()
-    hooks.job_finished(  # type: ignore[attr-defined]
-        job, JobOutcome(kind="completed", duration=0.1, error=None, retry_in=None)
-    )
+    hooks.job_finished(job, JobOutcome(kind="completed", duration=0.1, error=None, retry_in=None))
     [span] = telemetry.spans.get_finished_spans()
     assert current.get_span_context().span_id == span.context.span_id
     assert not trace.get_current_span().get_span_context().is_valid
@@ -184,14 +182,19 @@ def test_the_consumer_span_is_current_while_the_handler_runs(telemetry: Telemetr
 
 def test_outcomes_feed_counters_and_histograms(telemetry: Telemetry) -> None:
     [hooks] = _observe.worker_hooks()
-    kinds = ["completed", "completed", "failed", "retried", "lease_lost", "snoozed"]
+    kinds: list[OutcomeKind] = [
+        "completed",
+        "completed",
+        "failed",
+        "retried",
+        "lease_lost",
+        "snoozed",
+    ]
     for kind in kinds:
         job = _job(run_at=datetime.now(timezone.utc) - timedelta(seconds=5))
-        hooks.job_started(job)  # type: ignore[attr-defined]
-        hooks.job_finished(  # type: ignore[attr-defined]
-            job, JobOutcome(kind=kind, duration=0.5, error="boom", retry_in=None)
-        )
-    hooks.lease_lost(_job())  # type: ignore[attr-defined]
+        hooks.job_started(job)
+        hooks.job_finished(job, JobOutcome(kind=kind, duration=0.5, error="boom", retry_in=None))
+    hooks.lease_lost(_job())
     found = telemetry.metrics()
     assert sum(p.value for p in found["supabase_jobs.jobs.completed"]) == 2
     assert sum(p.value for p in found["supabase_jobs.jobs.failed"]) == 1

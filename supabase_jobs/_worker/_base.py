@@ -1,0 +1,214 @@
+"""What ``Worker`` and ``AsyncWorker`` share: options, handler registration, logging.
+
+The drivers differ only in how they wait and run handlers (threads vs tasks); everything
+they decide comes from :class:`~._core.WorkerCore`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from .. import _observe
+from .._constants import MAX_LEASE_SECONDS
+from .._errors import ConfigurationError
+from .._models import Job
+from .._registry import JobTypeRegistry
+from .._settings import JobsConfig
+from .._validate import validate_queue_name, validate_type_name
+from ._backoff import LaneLog
+from ._core import Acked, CoreOptions, WorkerCore
+from ._handlers import Handlers
+from ._hooks import HookSet, WorkerHooks
+from ._outcomes import WorkerStats
+from ._slots import IdlePolicy
+
+__all__ = ["WorkerBase", "logger"]
+
+logger = logging.getLogger("supabase_jobs.worker")
+F = TypeVar("F", bound=Callable[..., Any])
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+
+
+def _positive(value: object, name: str, *, integer: bool = False) -> Any:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or not value > 0:  # type: ignore[operator]
+        kind = "a positive integer" if integer else "a positive number of seconds"
+        raise ConfigurationError(f"{name} must be {kind}")
+    return value
+
+
+def _names(value: Iterable[str] | None, name: str, check: Callable[..., str]) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a list of names, not one string")
+    names = list(value)
+    for index, item in enumerate(names):
+        try:
+            check(item, path=f"{name}[{index}]")
+        except Exception as exc:
+            raise ConfigurationError(str(exc)) from None
+    if not names:
+        raise ConfigurationError(f"{name} must not be empty (None for all)")
+    return names
+
+
+class WorkerBase:
+    """Options and registration common to both workers (see ``Worker`` for the args)."""
+
+    _is_async = False
+
+    def __init__(
+        self,
+        jobs: Any,
+        *,
+        queues: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        concurrency: int = 8,
+        lease_seconds: int = 60,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        idle_poll_interval: float = 30.0,
+        shutdown_timeout: float = 30.0,
+        flush_timeout: float = 10.0,
+        hooks: Iterable[WorkerHooks] = (),
+        wakeup: Any = None,
+        worker_id: str | None = None,
+        install_signal_handlers: bool | None = None,
+    ) -> None:
+        self.jobs = jobs
+        self.queues = _names(queues, "queues", validate_queue_name)
+        self.types = _names(types, "types", validate_type_name)
+        self.concurrency = int(_positive(concurrency, "concurrency", integer=True))
+        lease = _positive(lease_seconds, "lease_seconds", integer=True)
+        if not 3 <= lease <= MAX_LEASE_SECONDS:
+            raise ConfigurationError(f"lease_seconds must be in 3..{MAX_LEASE_SECONDS}")
+        self.lease_seconds = int(lease)
+        self.poll_interval = float(_positive(poll_interval, "poll_interval"))
+        self.idle_poll_interval = float(_positive(idle_poll_interval, "idle_poll_interval"))
+        self.shutdown_timeout = float(_positive(shutdown_timeout, "shutdown_timeout"))
+        self.flush_timeout = float(_positive(flush_timeout, "flush_timeout"))
+        self.handlers = Handlers(is_async=self._is_async, default_timeout=timeout)
+        # Hooks registered process-wide (``supabase_jobs.otel.instrument()``) come first, so
+        # the tracing span is current while the user's own hooks run.
+        self.hooks = HookSet([*_observe.worker_hooks(), *hooks])
+        if wakeup is not None and not all(
+            hasattr(wakeup, name) for name in ("start", "stop", "healthy")
+        ):
+            raise ConfigurationError("wakeup needs start(wake), stop() and a healthy property")
+        self.wakeup = wakeup
+        self.worker_id = worker_id or (
+            f"{socket.gethostname()[:100]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
+        self.install_signal_handlers = install_signal_handlers
+        self._core: WorkerCore | None = None
+        self._last_stats = WorkerStats()
+
+    # -- registration -----------------------------------------------------------------------
+
+    def handler(self, job_type: str, *, timeout: float | None = None) -> Callable[[F], F]:
+        """Decorator: run ``fn(job)`` (or ``fn(job, payload)``) for jobs of ``job_type``.
+
+        Args:
+            job_type: The job type this handler runs.
+            timeout: Seconds before the attempt fails with a timeout (default: the
+                worker's ``timeout``; ``None``: no limit).
+        """
+
+        def register(fn: F) -> F:
+            self.handlers.register(job_type, fn, timeout)
+            return fn
+
+        return register
+
+    def add_hooks(self, *hooks: WorkerHooks) -> None:
+        """Register lifecycle hooks (see :class:`WorkerHooks`)."""
+        self.hooks.add(hooks)
+
+    def stats(self) -> WorkerStats:
+        """In flight, outcome counters and uptime (the last run's final ones after it)."""
+        core = self._core
+        return self._last_stats if core is None else core.stats(time.monotonic())
+
+    # -- shared plumbing --------------------------------------------------------------------
+
+    @property
+    def config(self) -> JobsConfig:
+        """The client's configuration (result size limit, scrub mode)."""
+        config: JobsConfig = self.jobs.config
+        return config
+
+    @property
+    def registry(self) -> JobTypeRegistry:
+        """The client's job type registry (payload models)."""
+        registry: JobTypeRegistry = self.jobs.registry
+        return registry
+
+    def _claim_types(self) -> list[str]:
+        types = self.types or sorted(self.handlers.by_type)
+        if not types:
+            raise ConfigurationError("register at least one @worker.handler before run()")
+        return types
+
+    def _new_core(self, drain: bool) -> WorkerCore:
+        self._claim_types()
+        options = CoreOptions(
+            concurrency=self.concurrency,
+            lease_seconds=self.lease_seconds,
+            shutdown_timeout=self.shutdown_timeout,
+            flush_timeout=self.flush_timeout,
+            idle=IdlePolicy(self.poll_interval, self.idle_poll_interval),
+            drain=drain,
+        )
+        return WorkerCore(options, self.config, started=time.monotonic())
+
+    def _wakeup_healthy(self) -> bool:
+        if self.wakeup is None:
+            return False
+        try:
+            return bool(self.wakeup.healthy)
+        except Exception:
+            return False
+
+    def _wanted(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
+
+    @staticmethod
+    def _log_lane(log: LaneLog | None) -> None:
+        if log is not None:
+            logger.log(_LEVELS.get(log.level, logging.ERROR), log.message, extra={"action": "lane"})
+
+    def _log_acked(self, acked: list[Acked]) -> None:
+        for item in acked:
+            _log_outcome(item.job, item.outcome.kind, item.outcome.duration, item.outcome.error)
+            if item.outcome.kind == "lease_lost":
+                self.hooks.lease_lost(item.job)
+
+
+def _log_outcome(job: Job, kind: str, duration: float, error: str | None) -> None:
+    """One structured line per outcome: ids and numbers, never a payload or result."""
+    logger.info(
+        "job %s %s: %s (attempt %d, %.3f s)",
+        job.id,
+        job.type,
+        kind,
+        job.attempts,
+        duration,
+        extra={
+            "action": "job_outcome",
+            "job_id": str(job.id),
+            "job_type": job.type,
+            "tenant_id": str(job.tenant_id),
+            "queue": job.queue,
+            "attempt": job.attempts,
+            "duration": round(duration, 6),
+            "outcome": kind,
+            "error": error,
+        },
+    )
