@@ -10,7 +10,8 @@ Commands::
     supabase-jobs dispatch --from-file jobs.jsonl --key-field ref
     supabase-jobs jobs list|show|retry|cancel|delete ...
     supabase-jobs stats [--tenant-id TENANT_ID]
-    supabase-jobs prune --older-than 7d
+    supabase-jobs queues [limits show|set|clear | fair QUEUE on|off]
+    supabase-jobs prune --older-than 7d [--batch-size 10000]
 
 Exit codes (see :class:`~supabase_jobs.cli._common.ExitCode`): 0 ok, 1 some items failed,
 2 usage or invalid input, 3 configuration, 4 not found, 5 backend or network,
@@ -50,9 +51,10 @@ def _register() -> None:
     from .._worker._command import worker_command
     from ._dispatch import dispatch
     from ._jobs import jobs, prune, stats
+    from ._queues import queues
     from ._setup import local, migrations
 
-    for command in (migrations, local, dispatch, jobs, stats, prune, worker_command):
+    for command in (migrations, local, dispatch, jobs, stats, queues, prune, worker_command):
         cli.add_command(command)
 
 

@@ -20,11 +20,13 @@ import click
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress, TaskID
 
     from supabase_jobs import JobsClient
     from supabase_jobs._errors import JobsError, ValidationError
 
 __all__ = [
+    "Bar",
     "ExitCode",
     "Output",
     "error_line",
@@ -226,12 +228,18 @@ class Output:
         self.stderr.print(text, markup=False, highlight=False)
 
     @contextmanager
-    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr (only when stderr is a terminal); yields ``advance(n)``."""
+    def progress(self, description: str, total: float | None) -> Iterator[Bar]:
+        """A progress bar on stderr (only when stderr is a terminal).
+
+        Args:
+            description: The label left of the bar.
+            total: What 100% is (rows, pages, bytes), or ``None`` for a running count.
+        """
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
         )
@@ -239,14 +247,40 @@ class Output:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
+            TaskProgressColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=self.stderr,
             disable=not self.stderr.is_terminal,
             transient=False,
-        ) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n: bar.advance(task, n)
+            # JSON lines written meanwhile must stay on stdout (rich would move them to
+            # the bar's stream, stderr, and break `--json > file` on a terminal).
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as progress:
+            yield Bar(progress, progress.add_task(description, total=total))
+
+
+class Bar:
+    """One task of a rich progress display: advance it, or move it to a known point."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, amount: float) -> None:
+        """Move forward by ``amount`` (lines, bytes, ...)."""
+        self._progress.advance(self._task, amount)
+
+    def update(
+        self,
+        completed: float,
+        *,
+        total: float | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Set how much is done (and, when it changed, the total or the label)."""
+        self._progress.update(self._task, completed=completed, total=total, description=description)
 
 
 @contextmanager

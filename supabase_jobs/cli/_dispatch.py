@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
 import click
@@ -30,7 +31,7 @@ from ._render import job_json, show_rows
 if TYPE_CHECKING:
     from supabase_jobs import JobsClient
 
-__all__ = ["dispatch", "send_lines"]
+__all__ = ["ByteCounter", "dispatch", "file_size", "send_lines"]
 
 
 @click.command(short_help="Dispatch one job, or every line of a JSON-lines file.")
@@ -119,19 +120,40 @@ def dispatch(
     return ExitCode.OK
 
 
-def _size(stream: IO[str]) -> int | None:
+def file_size(stream: IO[str]) -> int | None:
+    """The size in bytes of a regular file; ``None`` for stdin, a pipe or a socket."""
     try:
-        return os.fstat(stream.fileno()).st_size or None
+        info = os.fstat(stream.fileno())
     except (OSError, ValueError, AttributeError):
-        return None  # stdin or a pipe: no total for the progress bar
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+class ByteCounter:
+    """Iterates the lines of a text stream, counting the bytes (UTF-8) read so far.
+
+    The progress bar of a regular file advances by bytes against the file's size.
+    """
+
+    def __init__(self, stream: Iterable[str]) -> None:
+        self._stream = stream
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._stream:
+            self.bytes += len(line.encode("utf-8", "surrogatepass"))
+            yield line
 
 
 def _from_file(
     client: JobsClient, stream: IO[str], key_field: str | None, batch_size: int, out: Output
 ) -> int:
     dispatched = rejected = 0
-    with out.progress("dispatching", total=None) as advance:
-        for good, bad in batches(stream, batch_size, key_field):
+    size = file_size(stream)
+    reader = ByteCounter(stream)
+    label = "dispatching" if size is not None else "dispatching (lines)"
+    with out.progress(label, total=size) as bar:
+        for good, bad in batches(reader, batch_size, key_field):
             valid, invalid = _validate(client, good)
             try:
                 stored, refused = send_lines(client, valid)
@@ -142,7 +164,12 @@ def _from_file(
                 _reject(out, line)
             dispatched += stored
             rejected += len(bad) + len(invalid) + len(refused)
-            advance(stored + len(bad) + len(invalid) + len(refused))
+            if size is None:  # stdin or a pipe: no total, count the lines
+                bar.advance(stored + len(bad) + len(invalid) + len(refused))
+            else:  # a file: bytes read so far (newline translation may leave a few short)
+                bar.update(min(reader.bytes, size))
+        if size is not None:
+            bar.update(size)
     summary = {"dispatched": dispatched, "rejected": rejected}
     if out.json:
         out.record(summary)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from supabase_jobs._constants import DEFAULT_PRUNE_BATCH, MAX_PRUNE_BATCH
 from supabase_jobs._models import JobStatus
 
 from ._common import DURATION, ExitCode, Output, exit_code_for, json_option, open_client
 from ._render import LIST_COLUMNS, error_rows, job_json, list_row, show_rows
 
 if TYPE_CHECKING:
-    from supabase_jobs import Job, JobsClient
+    from supabase_jobs import Job, JobsClient, PruneProgress
 
-__all__ = ["jobs", "prune", "prune_counts", "stats", "sum_progress"]
+__all__ = ["jobs", "progress_json", "prune", "stats"]
 
 _STATUSES = tuple(status.value for status in JobStatus)
 _TENANT_HELP = "Only jobs of this tenant (UUID)."
@@ -248,26 +249,6 @@ def stats(tenant_id: str | None, as_json: bool | None) -> int:
     return ExitCode.OK
 
 
-def prune_counts(
-    client: JobsClient, older_than: timedelta, statuses: Iterable[str] | None
-) -> Iterator[int]:
-    """How many jobs each step of a prune deleted, as it goes.
-
-    Today ``prune()`` is one request, so this yields once; a batched prune yields once
-    per batch and the progress bar follows it with no change to the command.
-    """
-    yield client.prune(older_than, statuses=statuses)
-
-
-def sum_progress(counts: Iterable[int], advance: Callable[[int], None]) -> int:
-    """Drain ``counts`` (jobs done per step), advancing a progress bar; returns the total."""
-    total = 0
-    for count in counts:
-        total += count
-        advance(count)
-    return total
-
-
 @click.command()
 @click.option(
     "--older-than",
@@ -282,17 +263,66 @@ def sum_progress(counts: Iterable[int], advance: Callable[[int], None]) -> int:
     type=click.Choice(_FINISHED),
     help="Only jobs in this finished status (repeatable; default: all three).",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_PRUNE_BATCH),
+    default=DEFAULT_PRUNE_BATCH,
+    show_default=True,
+    help=f"Rows deleted per transaction (one request each), 1..{MAX_PRUNE_BATCH}.",
+)
 @json_option
-def prune(older_than: timedelta, statuses: tuple[str, ...], as_json: bool | None) -> int:
+def prune(
+    older_than: timedelta, statuses: tuple[str, ...], batch_size: int, as_json: bool | None
+) -> int:
     """Delete finished jobs (completed, failed, cancelled) older than a given age.
 
-    Pending and processing jobs are never pruned.
+    Pending and processing jobs are never pruned. It deletes in batches, each its own
+    short transaction that skips rows a worker holds, so it can run next to busy workers.
+    In JSON mode each batch prints one object (with a "batch" key) and the last line is
+    {"deleted": N}.
     """
+    from supabase_jobs._admin_core import prune_batch_params
+
     out = Output(as_json)
-    with open_client() as client, out.progress("pruning", total=None) as advance:
-        deleted = sum_progress(prune_counts(client, older_than, list(statuses) or None), advance)
+    prune_batch_params(older_than, list(statuses) or None, batch_size=batch_size)
+    reached: list[PruneProgress] = []
+    with out.progress("pruning", total=None) as bar:
+
+        def on_progress(step: PruneProgress) -> None:
+            reached.append(step)
+            if out.json:
+                out.record(progress_json(step))
+            bar.update(
+                step.page,
+                total=step.total_pages,
+                description=f"pruning: {step.deleted} deleted",
+            )
+
+        try:
+            with open_client() as client:
+                deleted = client.prune(
+                    older_than,
+                    statuses=list(statuses) or None,
+                    batch_size=batch_size,
+                    on_progress=on_progress,
+                )
+        except Exception:
+            if reached:  # each batch committed on its own: say what is already gone
+                out.note(f"stopped: {reached[-1].deleted} job(s) were deleted before the error")
+            raise
     if out.json:
         out.record({"deleted": deleted})
     else:
         out.stdout.print(f"deleted {deleted} job(s) that finished more than {older_than} ago")
     return ExitCode.OK
+
+
+def progress_json(step: PruneProgress) -> dict[str, int]:
+    """One JSON line per prune batch (``batch`` tells it from the final ``{"deleted": N}``)."""
+    return {
+        "batch": step.batches,
+        "batch_deleted": step.batch_deleted,
+        "deleted": step.deleted,
+        "page": step.page,
+        "total_pages": step.total_pages,
+    }

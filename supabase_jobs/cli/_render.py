@@ -8,9 +8,23 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from supabase_jobs import Job
+    from supabase_jobs import Job, QueueLimits, QueueStats
 
-__all__ = ["LIST_COLUMNS", "age", "error_rows", "job_json", "list_row", "show_rows"]
+__all__ = [
+    "LIMITS_COLUMNS",
+    "LIST_COLUMNS",
+    "QUEUE_COLUMNS",
+    "age",
+    "elapsed",
+    "error_rows",
+    "job_json",
+    "limits_row",
+    "list_row",
+    "per_minute",
+    "queue_json",
+    "queue_row",
+    "show_rows",
+]
 
 LIST_COLUMNS = ("id", "status", "type", "queue", "tenant", "attempts", "age", "last error")
 _STATUS_STYLE = {
@@ -115,3 +129,83 @@ def error_rows(errors: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, st
             )
         )
     return rows
+
+
+QUEUE_COLUMNS = (
+    "queue",
+    "pending",
+    "oldest pending",
+    "running",
+    "finished/min",
+    "completed",
+    "failed",
+    "cancelled",
+)
+LIMITS_COLUMNS = ("queue", "tenant", "fair", "max running", "max running per tenant")
+#: An oldest due job waiting longer than this is shown in red (yellow above a minute).
+_LATE_SECONDS = 15 * 60
+
+
+def elapsed(seconds: float | None) -> str:
+    """``42s``, ``3m12s``, ``2h05m``, ``3d04h``: a duration in its two largest units."""
+    if seconds is None:
+        return ""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def per_minute(stats: QueueStats) -> float:
+    """Jobs finished per minute, averaged over the last hour."""
+    return stats.finished_last_hour / 60
+
+
+def queue_row(stats: QueueStats) -> list[str]:
+    """One table row of ``queues`` (rich markup; the queue name escaped)."""
+    wait = stats.oldest_pending_age_seconds
+    oldest = elapsed(wait)
+    if wait is not None and wait >= _LATE_SECONDS:
+        oldest = f"[red]{oldest}[/]"
+    elif wait is not None and wait >= 60:
+        oldest = f"[yellow]{oldest}[/]"
+    return [
+        _escape(stats.queue),
+        f"[cyan]{stats.pending}[/]" if stats.pending else "0",
+        oldest,
+        f"[yellow]{stats.processing}[/]" if stats.processing else "0",
+        f"{per_minute(stats):.1f}",
+        str(stats.completed),
+        f"[red]{stats.failed}[/]" if stats.failed else "0",
+        str(stats.cancelled),
+    ]
+
+
+def queue_json(stats: QueueStats) -> dict[str, Any]:
+    """Every field of ``QueueStats``, plus the hour's average per minute."""
+    return {
+        **stats.model_dump(mode="json"),
+        "finished_per_minute_avg": round(per_minute(stats), 3),
+    }
+
+
+def limits_row(limits: QueueLimits) -> list[str]:
+    """One table row of ``queues limits show`` (an empty cell: no cap, or the default)."""
+
+    def cap(value: int | None) -> str:
+        return "" if value is None else str(value)
+
+    return [
+        _escape(limits.queue),
+        "(queue-wide)" if limits.tenant_id is None else str(limits.tenant_id),
+        "" if limits.tenant_id is not None else ("off" if limits.fair is False else "on"),
+        cap(limits.max_running),
+        cap(limits.max_running_per_tenant),
+    ]

@@ -204,9 +204,11 @@ def test_stats_and_prune(
         "update public.jobs set finished_at = now() - interval '8 days' where id = any(%s::uuid[])",
         old,
     )
-    pruned = run(stack, "prune", "--older-than", "7d", "--json")
-    assert lines(pruned) == [{"deleted": 2}]
-    assert run(stack, "prune", "--older-than", "7d", "--json").stdout.strip() == '{"deleted":0}'
+    pruned = lines(run(stack, "prune", "--older-than", "7d", "--json"))
+    assert pruned[-1] == {"deleted": 2}  # after one line per batch
+    assert [step["batch"] for step in pruned[:-1]] == [1]
+    again = run(stack, "prune", "--older-than", "7d", "--json").stdout.splitlines()
+    assert again[-1] == '{"deleted":0}'
     assert len(jobs_client.list()) == 2
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,12 +11,20 @@ from typing import Any
 import click
 import pytest
 
-from supabase_jobs import ConstraintViolationError, ServiceUnavailableError
-from supabase_jobs.cli import cli
+from supabase_jobs import (
+    ConstraintViolationError,
+    PruneProgress,
+    QueueLimits,
+    QueueStats,
+    ServiceUnavailableError,
+)
+from supabase_jobs.cli import cli, main
 from supabase_jobs.cli._common import exit_code_for, parse_duration
-from supabase_jobs.cli._dispatch import send_lines
-from supabase_jobs.cli._jobs import sum_progress
+from supabase_jobs.cli._dispatch import ByteCounter, file_size, send_lines
+from supabase_jobs.cli._jobs import progress_json
 from supabase_jobs.cli._jsonl import Line, Rejected, batches, parse_line
+from supabase_jobs.cli._queues import KEEP, merge_caps
+from supabase_jobs.cli._render import elapsed, limits_row, queue_json, queue_row
 from supabase_jobs.cli._setup import export_stamps
 
 TENANT = "1521f0ae-4db7-4110-a993-c494535d9b00"
@@ -186,7 +195,173 @@ def test_exit_codes_by_error_class() -> None:
     assert int(exit_code_for(InvalidStateError("done"))) == 1  # ExitCode.PARTIAL
 
 
-def test_prune_progress_seam_sums_the_counts_it_is_given() -> None:
-    seen: list[int] = []
-    assert sum_progress(iter([500, 500, 12]), seen.append) == 1012
-    assert seen == [500, 500, 12]
+def test_prune_json_lines_carry_the_batch_and_the_page_progress() -> None:
+    step = PruneProgress(deleted=7, batch_deleted=3, batches=2, page=40, total_pages=50)
+    assert progress_json(step) == {
+        "batch": 2,
+        "batch_deleted": 3,
+        "deleted": 7,
+        "page": 40,
+        "total_pages": 50,
+    }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, ""),
+        (0, "0s"),
+        (42.9, "42s"),
+        (192, "3m12s"),
+        (3600, "1h00m"),
+        (7500, "2h05m"),
+        (3 * 86400 + 4 * 3600 + 59, "3d04h"),
+        (-3, "0s"),
+    ],
+)
+def test_elapsed_shows_the_two_largest_units(seconds: float | None, text: str) -> None:
+    assert elapsed(seconds) == text
+
+
+def _stats(**overrides: Any) -> QueueStats:
+    fields: dict[str, Any] = {
+        "queue": "mail",
+        "pending": 5,
+        "processing": 2,
+        "completed": 120,
+        "failed": 1,
+        "cancelled": 0,
+        "oldest_pending_age_seconds": 192.4,
+        "finished_last_hour": 90,
+        "finished_per_minute": tuple([1] * 61),
+    }
+    return QueueStats(**{**fields, **overrides})
+
+
+def test_queue_row_shows_depth_age_running_and_throughput() -> None:
+    row = queue_row(_stats())
+    assert row == [
+        "mail",
+        "[cyan]5[/]",
+        "[yellow]3m12s[/]",
+        "[yellow]2[/]",
+        "1.5",
+        "120",
+        "[red]1[/]",
+        "0",
+    ]
+    idle = queue_row(_stats(pending=0, processing=0, failed=0, oldest_pending_age_seconds=None))
+    assert idle[1:4] == ["0", "", "0"] and idle[6] == "0"
+    assert queue_row(_stats(oldest_pending_age_seconds=3600))[2] == "[red]1h00m[/]"
+    assert queue_row(_stats(queue="q[x]"))[0] == "q\\[x]"  # markup in a name is escaped
+
+
+def test_queue_json_is_every_stats_field_plus_the_hourly_average() -> None:
+    obj = queue_json(_stats())
+    assert set(obj) == set(QueueStats.model_fields) | {"finished_per_minute_avg"}
+    assert obj["finished_per_minute_avg"] == 1.5
+    assert obj["finished_per_minute"] == [1] * 61
+
+
+def test_limits_row_marks_queue_rows_and_tenant_overrides() -> None:
+    queue_wide = QueueLimits(queue="openai", fair=False, max_running=100)
+    assert limits_row(queue_wide) == ["openai", "(queue-wide)", "off", "100", ""]
+    override = QueueLimits(queue="openai", tenant_id=TENANT, max_running_per_tenant=10)
+    assert limits_row(override) == ["openai", TENANT, "", "", "10"]
+
+
+def test_merge_caps_keeps_what_was_not_given() -> None:
+    stored = QueueLimits(queue="q", max_running=100, max_running_per_tenant=3)
+    assert merge_caps(stored, KEEP, 5) == (100, 5)
+    assert merge_caps(stored, None, KEEP) == (None, 3)  # 'none' removes one cap
+    assert merge_caps(None, KEEP, 7) == (None, 7)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["queues", "limits", "set", "Bad Queue", "--max-running", "1"], "invalid queue"),
+        (["queues", "limits", "set", "q", "--max-running", "-1"], "--max-running"),
+        (["queues", "limits", "set", "q", "--max-running", "²"], "--max-running"),
+        (["queues", "limits", "set", "q", "--max-running-per-tenant", "2000000"], "0..1000000"),
+        (["queues", "limits", "set", "q"], "--max-running"),
+        (
+            ["queues", "limits", "set", "q", "--tenant-id", TENANT, "--max-running", "3"],
+            "queue-wide",
+        ),
+        (
+            ["queues", "limits", "set", "q", "--max-running-per-tenant", "1", "--tenant-id", "x"],
+            "tenant_id",
+        ),
+        (["queues", "limits", "clear", "q", "--tenant-id", "nope"], "tenant_id"),
+        (["queues", "limits", "show", "UPPER"], "QUEUE"),
+        (["queues", "fair", "q", "maybe"], "on|off"),
+        (["queues", "fair", "Bad.Q", "on"], "invalid queue"),
+        (["prune", "--older-than", "7d", "--batch-size", "0"], "--batch-size"),
+    ],
+)
+def test_queue_and_prune_arguments_are_checked_before_any_request(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # An unreachable project: a request would end in exit code 5, not 2.
+    monkeypatch.setenv("SUPABASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", "x" * 40)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_byte_counter_counts_utf8_bytes_of_the_lines_read(tmp_path: Any) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"a": "é"}\n{"b": 2}\n', encoding="utf-8")
+    with path.open(encoding="utf-8") as stream:
+        assert file_size(stream) == path.stat().st_size == 21
+        reader = ByteCounter(stream)
+        seen = []
+        for _line in reader:
+            seen.append(reader.bytes)
+    assert seen == [12, 21]
+
+
+def test_file_size_is_none_for_a_pipe() -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(read_end, encoding="utf-8") as stream:
+            assert file_size(stream) is None
+    finally:
+        os.close(write_end)
+
+
+class _FailingPruneClient:
+    """Stands in for JobsClient.prune: two batches commit, then the gateway goes down."""
+
+    def prune(self, older_than: timedelta, **options: Any) -> int:
+        assert options["batch_size"] == 10 and options["statuses"] == ["failed"]
+        for batch in (1, 2):
+            options["on_progress"](
+                PruneProgress(
+                    deleted=10 * batch, batch_deleted=10, batches=batch, page=batch, total_pages=9
+                )
+            )
+        raise ServiceUnavailableError("the gateway is down")
+
+
+def test_a_prune_that_stops_says_what_its_batches_already_deleted(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from contextlib import contextmanager
+
+    import supabase_jobs.cli._jobs as jobs_module
+
+    @contextmanager
+    def fake_client(*_: Any) -> Iterator[_FailingPruneClient]:
+        yield _FailingPruneClient()
+
+    monkeypatch.setattr(jobs_module, "open_client", fake_client)
+    argv = ["prune", "--older-than", "7d", "--status", "failed", "--batch-size", "10", "--json"]
+    assert main(argv) == 5
+    captured = capsys.readouterr()
+    assert [line["batch"] for line in map(json.loads, captured.out.splitlines())] == [1, 2]
+    assert "stopped: 20 job(s) were deleted before the error" in captured.err
+    assert "gateway is down" in captured.err
