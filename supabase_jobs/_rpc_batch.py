@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from ._constants import MAX_RETRY_IN_SECONDS
 from ._errors import BackendError, ValidationError
 from ._models import Job
 from ._rpc import fail_params, heartbeat_params, lease_of, storable_text
@@ -22,8 +23,6 @@ __all__ = [
     "parse_lost",
     "release_many_params",
 ]
-
-_MAX_DELAY_SECONDS = 31_536_000
 
 
 def _listed(items: object, path: str) -> builtins.list[object]:
@@ -46,9 +45,9 @@ def _delay(value: object, path: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not 0 <= value <= _MAX_DELAY_SECONDS
+        or not 0 <= value <= MAX_RETRY_IN_SECONDS
     ):
-        raise ValidationError(path, f"must be seconds (or timedelta) in 0..{_MAX_DELAY_SECONDS}")
+        raise ValidationError(path, f"must be seconds (or timedelta) in 0..{MAX_RETRY_IN_SECONDS}")
     return float(value)
 
 

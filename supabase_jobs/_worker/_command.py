@@ -108,13 +108,18 @@ def _configure_logging(fmt: str, level: str) -> None:
 @click.option("--types", help="comma-separated job types to claim")
 @click.option("--drain", is_flag=True, help="exit once nothing is due and nothing runs")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per job outcome as text, or as one JSON object per line.",
 )
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
     show_default=True,
+    help="The lowest level logged (outcomes are INFO, outages WARNING).",
 )
 def worker_command(
     target: str,

@@ -73,6 +73,10 @@ def _call(method: str, **bad: Any) -> Callable[[Flavor], Any]:
         "snooze": lambda j: j.snooze(_claimed(), **bad),
         "retry": lambda j: j.retry(TENANT, **bad),
         "prune": lambda j: j.prune(**{"older_than": 60, **bad}),
+        "heartbeat_many": lambda j: j.heartbeat_many([_claimed()], **bad),
+        # The batched calls take their numbers inside items: the bad value goes there.
+        "release_many": lambda j: j.release_many(snoozes=[(_claimed(), bad["snoozes"])]),
+        "fail_many": lambda j: j.fail_many([(_claimed(), "boom", True, bad["failures"])]),
         "wait": lambda j: j.wait(TENANT, **bad),
         "set_queue_limits": lambda j: j.set_queue_limits("default", **bad),
     }
@@ -95,12 +99,20 @@ CASES: dict[tuple[str, str], list[Any]] = {
     ("retry", "run_at"): _TIMES,
     ("prune", "older_than"): _seconds(0, C.MAX_PRUNE_AGE_SECONDS),
     ("prune", "batch_size"): _ints(1, C.MAX_PRUNE_BATCH),
+    ("heartbeat_many", "lease_seconds"): [*_seconds(1, C.MAX_LEASE_SECONDS), 1.5],
+    ("release_many", "snoozes"): _seconds(0, C.MAX_RETRY_IN_SECONDS),
+    ("fail_many", "failures"): _seconds(0, C.MAX_RETRY_IN_SECONDS),
     ("prune", "max_batches"): _ints(1, C.MAX_PRUNE_BATCHES),
     ("wait", "timeout"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
     ("wait", "poll_interval"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
     ("wait", "max_poll_interval"): _seconds(C.MIN_POLL_INTERVAL, C.MAX_WAIT_TIMEOUT),
     ("set_queue_limits", "max_running"): _ints(0, C.MAX_QUEUE_CAP),
     ("set_queue_limits", "max_running_per_tenant"): _ints(0, C.MAX_QUEUE_CAP),
+}
+#: Where the batched calls report a bad number inside their first item.
+ITEM_PATHS = {
+    ("release_many", "snoozes"): "snoozes[0].delay",
+    ("fail_many", "failures"): "failures[0].retry_in",
 }
 #: dispatch_many items carry dispatch's numeric options (paths ``jobs[1].<name>``).
 BATCH_CASES = {name: values for (method, name), values in CASES.items() if method == "dispatch"}
@@ -132,7 +144,7 @@ async def test_out_of_range_is_refused_before_sending(
 ) -> None:
     with pytest.raises(ValidationError) as info:
         await _call(method, **{param: value})(jobs)
-    assert info.value.path == param
+    assert info.value.path == ITEM_PATHS.get((method, param), param)
     assert recorder.requests == []
 
 
