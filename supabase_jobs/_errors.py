@@ -399,3 +399,8 @@ class AttemptCancelledError(JobsError):
     is dropped. Not to be confused with ``JobCancelledError``, which ``wait()`` raises for a
     job whose status is ``cancelled``.
     """
+
+
+# Stored in a job's error history as "<module>.<name>": the public path, not this module's.
+for _cls in (JobTimeoutError, UnstorableResultError, AttemptCancelledError):
+    _cls.__module__ = "supabase_jobs"
