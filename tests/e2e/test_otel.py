@@ -117,7 +117,9 @@ def test_one_trace_from_the_request_through_dispatch_to_each_attempt(
     assert p_attrs["supabase_jobs.tenant_id"] == TENANT
 
     assert len(consumers) == 2
-    for attempt, (span, outcome) in enumerate(zip(consumers, ["retried", "completed"]), 1):
+    for attempt, (span, outcome) in enumerate(
+        zip(consumers, ["retried", "completed"], strict=True), 1
+    ):
         assert span.name == "process default"
         assert span.parent is not None and span.parent.span_id == producer.context.span_id
         assert [link.context.span_id for link in span.links] == [producer.context.span_id]
