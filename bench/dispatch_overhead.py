@@ -13,6 +13,16 @@ The measured callable is :func:`prepare`, right below: validate + scrub + build 
 (``_core.prepare_dispatch``) + serialize the request body exactly as httpx does for
 ``json=``. ``--payload-only`` measures the payload half alone
 (``_payload.prepare_payload``: validate + scrub + serialize the payload).
+
+``--otel`` measures the OpenTelemetry overhead instead (needs the ``[otel]`` extra and
+opentelemetry-sdk): the client-side dispatch path (prepare, the dispatch observer around
+the serialized request, ``dispatched`` with the answer) with nothing registered (the
+baseline) against ``otel.instrument()`` with (1) the API's default providers (OTel
+installed, no SDK configured) and (2) an SDK ``TracerProvider`` / ``MeterProvider`` with no
+exporter and no reader. Target: under 1.10x of the baseline with nothing configured.
+``--otel --gateway`` adds whole ``dispatch`` calls through the local stack (a throwaway
+PostgreSQL behind the gateway), plain vs instrumented with the SDK, to put the SDK's
+per-span cost next to a round trip.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 import timeit
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +40,7 @@ from supabase_jobs._registry import JobTypeRegistry
 from supabase_jobs._settings import JobsConfig
 
 TARGET_RATIO_A = 4.0
+TARGET_OTEL_RATIO = 1.10
 TENANT = "1521f0ae-4db7-4110-a993-c494535d9b00"
 CONFIG = JobsConfig()
 REGISTRY = JobTypeRegistry()
@@ -147,7 +159,110 @@ def measure(
     return ratio
 
 
+def _answer() -> Any:
+    """The Job the database would return for the measured row (built once, outside timing)."""
+    from supabase_jobs._models import Job
+
+    row = prepare_dispatch(CONFIG, REGISTRY, TENANT, "ai_generation", llm_payload()).row
+    return Job.model_validate({**row, "id": str(uuid.uuid4()), "status": "pending", "attempts": 0,
+                               "created_at": "2026-01-25T10:23:38+00:00"})  # fmt: skip
+
+
+def dispatch_side(payload: dict[str, Any], answer: Any) -> bytes:
+    """What ``dispatch`` does around the network call, observer included."""
+    from supabase_jobs._observe import observe_dispatch
+
+    row = prepare_dispatch(CONFIG, REGISTRY, TENANT, "ai_generation", payload).row
+    with observe_dispatch([row]) as observed:
+        body = json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        observed.dispatched([answer])
+    return body.encode()
+
+
+def measure_otel(number: int = 50, rounds: int = 200) -> dict[str, float]:
+    """Ratios of the instrumented dispatch path to the plain one, interleaved rounds."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from supabase_jobs import _observe, otel
+
+    payload, answer = llm_payload(), _answer()
+    variants = {
+        "off": None,
+        "api-default": otel.Instrumentation(),
+        "sdk-no-exporter": otel.Instrumentation(
+            tracer_provider=TracerProvider(), meter_provider=MeterProvider()
+        ),
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(rounds):
+        for name, instrumentation in variants.items():
+            if instrumentation is not None:
+                _observe.register(instrumentation)
+            try:
+                took = per_call(lambda: dispatch_side(payload, answer), number, 1)
+            finally:
+                if instrumentation is not None:
+                    _observe.unregister(instrumentation)
+            best[name] = min(best[name], took)
+    base = best["off"]
+    print(f"dispatch path, 1 KB payload: not instrumented {base * 1e6:.1f} us")
+    ratios = {}
+    for name in ("api-default", "sdk-no-exporter"):
+        ratios[name] = best[name] / base
+        print(f"  instrumented, {name:16s} {best[name] * 1e6:7.1f} us  ratio {ratios[name]:.3f}x")
+    verdict = "ok" if ratios["api-default"] < TARGET_OTEL_RATIO else "OVER TARGET"
+    print(f"target api-default < {TARGET_OTEL_RATIO:.2f}x: {verdict} (sdk: for information)")
+    return ratios
+
+
+def measure_otel_gateway(calls: int = 100, rounds: int = 7) -> float:
+    """Median per-call time of ``dispatch`` through the local stack, SDK-instrumented vs not
+    (blocks of ``calls`` interleaved, ``rounds`` each); returns the ratio."""
+    import statistics
+    import time
+
+    import httpx
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from supabase import ClientOptions, create_client
+
+    from supabase_jobs import JobsClient, _observe, otel
+    from supabase_jobs.local import LocalStack
+
+    sdk = otel.Instrumentation(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    payload = llm_payload()
+    times: dict[str, list[float]] = {"off": [], "sdk": []}
+    with LocalStack() as stack, httpx.Client(timeout=30) as http:
+        options = ClientOptions(httpx_client=http, auto_refresh_token=False, persist_session=False)
+        jobs = JobsClient(create_client(stack.url, stack.service_role_key, options))
+        for _ in range(20):  # warm the connection and the server's plan cache
+            jobs.dispatch(TENANT, "ai_generation", payload)
+        for _ in range(rounds):
+            for name in ("off", "sdk"):
+                if name == "sdk":
+                    _observe.register(sdk)
+                try:
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        jobs.dispatch(TENANT, "ai_generation", payload)
+                    times[name].append((time.perf_counter() - start) / calls)
+                finally:
+                    _observe.unregister(sdk)
+    off, on = statistics.median(times["off"]), statistics.median(times["sdk"])
+    print(
+        f"dispatch through the gateway: plain {off * 1e3:.2f} ms, SDK-instrumented (no "
+        f"exporter) {on * 1e3:.2f} ms, ratio {on / off:.3f}x (median of {rounds} blocks)"
+    )
+    return on / off
+
+
 def main() -> None:
+    if "--otel" in sys.argv:
+        measure_otel()
+        if "--gateway" in sys.argv:
+            measure_otel_gateway()
+        return
     measured = prepare_payload_only if "--payload-only" in sys.argv else prepare
     print(f"measuring {measured.__name__}")
     ratio_a = measure("(a) 1 KB LLM payload    ", llm_payload(), 50, prepare=measured)

@@ -4,14 +4,16 @@
 work against the local stack, ``supabase start`` or a real project: whatever the client
 points at. A failed assertion lists what *was* enqueued, each job with the reasons it did
 not match (``payload.to: expected 'a@x', got 'b@x'``). The matching and the messages are
-pure functions; the ``_async`` twins share them. ``perform`` lives in ``_testing_perform``.
+pure functions; the ``_async`` twins share them. ``drain`` runs a worker until nothing is
+due and returns what happened to each attempt. ``perform`` lives in ``_testing_perform``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._async._client import AsyncJobsClient
@@ -19,10 +21,14 @@ from ._errors import ConfigurationError, ValidationError
 from ._models import Job, JobStatus
 from ._rpc import list_query
 from ._sync._client import JobsClient
+from ._worker import AsyncWorker, JobOutcome, Worker, WorkerHooks, WorkerStats
 
 __all__ = [
+    "Drained",
     "assert_enqueued",
     "assert_enqueued_async",
+    "drain",
+    "drain_async",
     "refute_enqueued",
     "refute_enqueued_async",
 ]
@@ -281,3 +287,102 @@ async def _read_async(jobs: AsyncJobsClient, c: _Criteria) -> list[Job]:
 
 async def _read_all_async(jobs: AsyncJobsClient, c: _Criteria) -> list[Job]:
     return await jobs.list(tenant_id=c.tenant_id, limit=_READ_LIMIT)
+
+
+@dataclass(frozen=True)
+class Drained:
+    """What :func:`drain` ran: one ``(job, outcome)`` per attempt, in the order they ended.
+
+    Attributes:
+        outcomes: ``(job, JobOutcome)`` pairs; ``job`` is the claimed job (``attempts``
+            counts this attempt), ``outcome.kind`` is ``completed``, ``retried``,
+            ``failed``, ``snoozed``, ``cancelled``... (see ``JobOutcome``).
+        stats: The worker's final :class:`~supabase_jobs.WorkerStats` (``exit_code`` 0:
+            every outcome was written).
+    """
+
+    outcomes: list[tuple[Job, JobOutcome]] = field(default_factory=list)
+    stats: WorkerStats = field(default_factory=WorkerStats)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Attempts by outcome kind, e.g. ``Counter({"completed": 3, "retried": 1})``."""
+        return Counter(outcome.kind for _, outcome in self.outcomes)
+
+    def jobs(self, kind: str | None = None) -> list[Job]:
+        """The jobs whose attempt ended as ``kind`` (``None``: every attempt)."""
+        return [job for job, outcome in self.outcomes if kind is None or outcome.kind == kind]
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def __iter__(self) -> Iterator[tuple[Job, JobOutcome]]:
+        return iter(self.outcomes)
+
+
+class _Recorder(WorkerHooks):
+    """Collects each attempt's outcome (called from handler threads: ``append`` is atomic)."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[tuple[Job, JobOutcome]] = []
+
+    def job_finished(self, job: Job, outcome: JobOutcome) -> None:
+        self.outcomes.append((job, outcome))
+
+
+def _prepare(worker: object, expected: type[Worker] | type[AsyncWorker]) -> _Recorder:
+    if not isinstance(worker, expected):
+        twin = "drain_async" if expected is Worker else "drain"
+        raise ConfigurationError(
+            f"worker must be a {expected.__name__} (use {twin} for the other kind)"
+        )
+    if worker._core is not None:
+        raise ConfigurationError("worker is already running; drain needs it idle")
+    recorder = _Recorder()
+    worker.hooks.add([recorder])
+    return recorder
+
+
+def _restore(worker: Worker | AsyncWorker, recorder: _Recorder, signals: bool | None) -> None:
+    worker.install_signal_handlers = signals
+    worker.hooks.hooks.remove(recorder)
+
+
+def drain(worker: Worker) -> Drained:
+    """Run every due job through ``worker``'s handlers, now, and return the outcomes.
+
+    Runs ``worker.run(drain=True)`` in the calling thread (handlers in the worker's own
+    threads) without touching signal handlers: it claims what is due (from the worker's
+    queues and types), runs it, writes the outcomes, and returns once a claim finds nothing
+    due and nothing is in flight. A job retried with a short delay that becomes due before
+    that runs again, so ``outcomes`` holds one entry per attempt. Jobs due later are left
+    alone, and the worker's schedules are not ticked.
+
+    Args:
+        worker: A :class:`~supabase_jobs.Worker` with its handlers registered, not running.
+
+    Returns:
+        A :class:`Drained`: ``outcomes``, ``counts`` by kind, ``jobs(kind)``, ``stats``.
+
+    Raises:
+        ConfigurationError: Not a ``Worker`` (use :func:`drain_async` for an
+            ``AsyncWorker``), already running, or without handlers.
+    """
+    recorder = _prepare(worker, Worker)
+    signals, worker.install_signal_handlers = worker.install_signal_handlers, False
+    try:
+        stats = worker.run(drain=True)
+    finally:
+        _restore(worker, recorder, signals)
+    return Drained(recorder.outcomes, stats)
+
+
+async def drain_async(worker: AsyncWorker) -> Drained:
+    """The :class:`~supabase_jobs.AsyncWorker` form of :func:`drain` (awaits its run)."""
+    recorder = _prepare(worker, AsyncWorker)
+    signals, worker.install_signal_handlers = worker.install_signal_handlers, False
+    try:
+        stats = await worker.run(drain=True)
+    finally:
+        _restore(worker, recorder, signals)
+    return Drained(recorder.outcomes, stats)

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, MutableMapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -83,16 +82,44 @@ def _common(job: Job) -> dict[str, Any]:
 
 
 class _DispatchScope:
-    def __init__(self, owner: Instrumentation, span: Span, rows: int) -> None:
+    """One dispatch's PRODUCER span, as a context manager (a class, not a generator: this
+    runs on every dispatch, and the overhead budget is a few microseconds)."""
+
+    __slots__ = ("_owner", "_span", "_token")
+
+    def __init__(self, owner: Instrumentation, span: Span) -> None:
         self._owner = owner
         self._span = span
-        self._rows = rows
+        self._token: object = None
+
+    def __enter__(self) -> _DispatchScope:
+        # Current while the insert runs, so an HTTP client span nests under it; skipped when
+        # the span is a no-op (no SDK configured), which costs more than everything else.
+        if self._span.get_span_context().is_valid:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        span = self._span
+        try:
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            if self._token is not None:
+                otel_context.detach(self._token)  # type: ignore[arg-type]
+            span.end()
 
     def dispatched(self, jobs: Sequence[Job]) -> None:
         if len(jobs) == 1:
             job = jobs[0]
-            self._span.set_attribute("messaging.message.id", str(job.id))
-            self._span.set_attribute("supabase_jobs.tenant_id", str(job.tenant_id))
+            if self._span.is_recording():
+                self._span.set_attribute("messaging.message.id", str(job.id))
+                self._span.set_attribute("supabase_jobs.tenant_id", str(job.tenant_id))
+            self._owner._dispatched.add(
+                1, {"messaging.destination.name": _queue(job.queue), "supabase_jobs.type": job.type}
+            )
+            return
         counts: dict[tuple[str, str], int] = {}
         for job in jobs:
             key = (_queue(job.queue), job.type)
@@ -149,11 +176,13 @@ class Instrumentation:
 
     # -- dispatch (PRODUCER) -------------------------------------------------------------
 
-    @contextmanager
-    def dispatch(self, rows: Sequence[MutableMapping[str, Any]]) -> Iterator[_DispatchScope]:
+    def dispatch(self, rows: Sequence[MutableMapping[str, Any]]) -> _DispatchScope:
         """Open the PRODUCER span and stamp its context on every row (see the module doc)."""
-        queues = {_queue(row.get("queue")) for row in rows}
-        queue = queues.pop() if len(queues) == 1 else None
+        if len(rows) == 1:
+            queue: str | None = _queue(rows[0].get("queue"))
+        else:
+            queues = {_queue(row.get("queue")) for row in rows}
+            queue = queues.pop() if len(queues) == 1 else None
         attributes: dict[str, Any] = {
             "messaging.system": SYSTEM,
             "messaging.operation.type": "send",
@@ -168,16 +197,15 @@ class Instrumentation:
         else:
             attributes["messaging.batch.message_count"] = len(rows)
         name = f"send {queue}" if queue is not None else "send"
-        with self._tracer.start_as_current_span(
-            name, kind=SpanKind.PRODUCER, attributes=attributes
-        ) as span:
+        span = self._tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attributes)
+        if span.get_span_context().is_valid:
             carrier: dict[str, str] = {}
-            inject(carrier)
+            inject(carrier, context=trace.set_span_in_context(span))
             context = {k: carrier[k] for k in _CARRIER_KEYS if k in carrier}
             if context:
                 for row in rows:
                     row["trace_context"] = context
-            yield _DispatchScope(self, span, len(rows))
+        return _DispatchScope(self, span)
 
     def hooks(self) -> _TracingHooks:
         """The worker hooks that open CONSUMER spans and record job metrics."""

@@ -25,7 +25,9 @@ Helpers (``from supabase_jobs.testing import ...``; see docs/testing.md):
     ``assert_enqueued(jobs, type=..., tenant_id=..., payload={...subset...}, queue=...)``
     and ``refute_enqueued(...)`` read the queue through a client and explain a failure
     with what *was* enqueued; ``perform(handler_or_type, payload)`` runs one handler with
-    a real ``Job`` without dispatching. ``*_async`` twins take an ``AsyncJobsClient``.
+    a real ``Job`` without dispatching; ``drain(worker)`` runs every due job through a
+    ``Worker``'s handlers and returns the outcomes (``Drained``). ``*_async`` twins take
+    an ``AsyncJobsClient`` / ``AsyncWorker``.
 
 Example::
 
@@ -48,8 +50,11 @@ import pytest
 if TYPE_CHECKING:
     from supabase_jobs import AsyncJobsClient, JobsClient
     from supabase_jobs._testing_helpers import (
+        Drained,
         assert_enqueued,
         assert_enqueued_async,
+        drain,
+        drain_async,
         refute_enqueued,
         refute_enqueued_async,
     )
@@ -57,9 +62,12 @@ if TYPE_CHECKING:
     from supabase_jobs.local import LocalStack
 
 __all__ = [
+    "Drained",
     "assert_enqueued",
     "assert_enqueued_async",
     "async_jobs_client",
+    "drain",
+    "drain_async",
     "jobs_client",
     "mint_tenant_jwt",
     "perform",
@@ -72,6 +80,9 @@ __all__ = [
 
 #: Test helpers, imported on first use so that loading the plugin stays free (docs/testing.md).
 _HELPERS = {
+    "Drained": "_testing_helpers",
+    "drain": "_testing_helpers",
+    "drain_async": "_testing_helpers",
     "assert_enqueued": "_testing_helpers",
     "assert_enqueued_async": "_testing_helpers",
     "refute_enqueued": "_testing_helpers",

@@ -21,6 +21,7 @@ from ._batching import Batch
 from ._context import JobContext, enter, leave
 from ._core import WorkerCore
 from ._outcomes import WorkerStats
+from ._schedules import async_schedule_lane
 from ._shutdown import SIGNALS
 from ._slots import Running
 
@@ -99,6 +100,7 @@ class AsyncWorker(WorkerBase):
                 ("claim", self._claim_lane),
                 ("finish", self._finish_lane),
                 ("heartbeat", self._heartbeat_lane),
+                *([("schedule", self._schedule_lane)] if self._schedule_lane_wanted(drain) else []),
             )
         ]
         if self.wakeup is not None:
@@ -265,6 +267,9 @@ class AsyncWorker(WorkerBase):
             self._changed.notify()
             self._log_lane(log)
             self._log_acked(acked)
+
+    async def _schedule_lane(self, core: WorkerCore) -> None:
+        await async_schedule_lane(self, core)
 
     async def _send(self, batch: Batch) -> set[str]:
         items = batch.items

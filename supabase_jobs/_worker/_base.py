@@ -11,14 +11,18 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from .. import _observe
 from .._constants import MAX_LEASE_SECONDS
 from .._errors import ConfigurationError
 from .._models import Job
 from .._registry import JobTypeRegistry
+from .._schedule import CatchUp, Schedule
+from .._schedule_set import ScheduleSet
 from .._settings import JobsConfig
 from .._validate import validate_queue_name, validate_type_name
 from ._backoff import LaneLog
@@ -109,6 +113,7 @@ class WorkerBase:
         self.install_signal_handlers = install_signal_handlers
         self._core: WorkerCore | None = None
         self._last_stats = WorkerStats()
+        self._schedules = ScheduleSet()
 
     # -- registration -----------------------------------------------------------------------
 
@@ -126,6 +131,62 @@ class WorkerBase:
             return fn
 
         return register
+
+    def schedule(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        every: timedelta | None = None,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        tenant_id: str | UUID,
+        queue: str | None = None,
+        timezone: str = "UTC",
+        catch_up: CatchUp = "skip",
+    ) -> Schedule:
+        """Enqueue a job periodically while this worker runs (docs/scheduling.md).
+
+        Every replica may declare the same schedules: each slot becomes one job, whoever
+        enqueues it first (a keyed dispatch per slot, no leader). ``run(drain=True)`` does
+        not wait for future slots.
+
+        Args:
+            name: Unique per worker; part of every slot's idempotency key.
+            cron: A five-field cron expression read in ``timezone``.
+            every: A fixed interval instead (at least 1 s).
+            type: The job type enqueued.
+            payload: The job payload.
+            tenant_id: The tenant the jobs belong to.
+            queue: The queue (``None``: the client's default).
+            timezone: IANA zone for ``cron`` (DST handled by croniter).
+            catch_up: After downtime, ``"skip"`` missed slots or run the ``"last"`` one.
+
+        Returns:
+            The validated :class:`~supabase_jobs.Schedule`.
+
+        Raises:
+            ValidationError: A bad field (``.path`` names it) or a name already used.
+        """
+        return self._schedules.add(
+            name,
+            cron=cron,
+            every=every,
+            type=type,
+            payload=payload,
+            tenant_id=tenant_id,
+            queue=queue,
+            timezone=timezone,
+            catch_up=catch_up,
+        )
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        """The schedules declared with :meth:`schedule`, in order."""
+        return self._schedules.schedules
+
+    def _schedule_lane_wanted(self, drain: bool) -> bool:
+        return not drain and bool(self._schedules.schedules)
 
     def add_hooks(self, *hooks: WorkerHooks) -> None:
         """Register lifecycle hooks (see :class:`WorkerHooks`)."""

@@ -21,6 +21,7 @@ from ._batching import Batch
 from ._context import JobContext, enter, leave
 from ._core import WorkerCore
 from ._outcomes import WorkerStats
+from ._schedules import schedule_lane
 from ._shutdown import installed_signals
 from ._slots import Running
 
@@ -80,6 +81,7 @@ class Worker(WorkerBase):
                 ("claim", self._claim_lane),
                 ("finish", self._finish_lane),
                 ("heartbeat", self._heartbeat_lane),
+                *([("schedule", self._schedule_lane)] if self._schedule_lane_wanted(drain) else []),
             )
         ]
         if self.wakeup is not None:
@@ -217,6 +219,9 @@ class Worker(WorkerBase):
                 self._cond.notify_all()
             self._log_lane(log)
             self._log_acked(acked)
+
+    def _schedule_lane(self, core: WorkerCore) -> None:
+        schedule_lane(self, core)
 
     def _send(self, batch: Batch) -> set[str]:
         items = batch.items

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -10,19 +11,25 @@ import pytest
 
 from supabase_jobs import (
     AsyncJobsClient,
+    AsyncWorker,
     ConfigurationError,
+    Fail,
     Job,
     JobsClient,
     JobStatus,
     JobTypeRegistry,
     PayloadValidationError,
+    Snooze,
     UnknownJobTypeError,
     ValidationError,
+    Worker,
 )
 from supabase_jobs._core import idempotent_job_id
 from supabase_jobs.testing import (
     assert_enqueued,
     assert_enqueued_async,
+    drain,
+    drain_async,
     perform,
     perform_async,
     refute_enqueued,
@@ -283,3 +290,81 @@ def test_perform_passes_the_validated_payload_to_two_argument_handlers(jobs_clie
     assert got == [SendEmail(to="a@x", retries=2)]
     # Without a model the second argument is the payload dict.
     assert perform(lambda job, payload: payload["n"], {"n": 4}) == 4
+
+
+#: What each drained job's handler does: n -> (action, expected status, attempts).
+DRAIN_SCRIPT = {
+    0: ("complete", "completed", 1),
+    1: ("complete", "completed", 1),
+    2: ("fail", "failed", 1),
+    3: ("retry", "pending", 1),
+    4: ("snooze", "pending", 0),
+}
+DRAIN_KINDS = {"completed": 2, "failed": 1, "retried": 1, "snoozed": 1}
+
+
+def _drain_decide(job: Job) -> Any:
+    action = DRAIN_SCRIPT[job.payload["n"]][0]
+    if action == "fail":
+        raise Fail("bad input", retry=False)
+    if action == "retry":
+        raise Fail("flaky", retry_in=3600)
+    if action == "snooze":
+        raise Snooze(3600)
+    return {"n": job.payload["n"]}
+
+
+def _drain_setup(jobs: JobsClient) -> tuple[list[Job], Job, Job]:
+    due = jobs.dispatch_many(
+        [{"tenant_id": TENANT, "type": "test_job", "payload": {"n": n}} for n in DRAIN_SCRIPT]
+    )
+    later = jobs.dispatch(TENANT, "test_job", {"n": 0}, run_at=timedelta(hours=1))
+    elsewhere = jobs.dispatch(TENANT, "test_job", {"n": 0}, queue="other")
+    return due, later, elsewhere
+
+
+def _drain_check(jobs: JobsClient, drained: Any, due: list[Job], later: Job, other: Job) -> None:
+    assert dict(drained.counts) == DRAIN_KINDS
+    assert len(drained) == len(DRAIN_SCRIPT) and drained.stats.exit_code == 0
+    assert {j.id for j in drained.jobs()} == {j.id for j in due}
+    assert [j.payload["n"] for j in drained.jobs("failed")] == [2]
+    for job in due:  # the outcomes were written
+        _, status, attempts = DRAIN_SCRIPT[job.payload["n"]]
+        stored = jobs.get(job.id)
+        assert (stored.status, stored.attempts) == (status, attempts), job.payload
+    # Not due yet, or not in the worker's queues: left alone.
+    for job in (later, other):
+        assert (jobs.get(job.id).status, jobs.get(job.id).attempts) == ("pending", 0)
+
+
+def test_drain_runs_every_due_job_through_the_handlers(jobs_client: JobsClient):
+    due, later, other = _drain_setup(jobs_client)
+    worker = Worker(jobs_client, queues=["default"], poll_interval=0.2)
+    worker.handler("test_job")(_drain_decide)
+    hooks = len(worker.hooks.hooks)
+    drained = drain(worker)
+    _drain_check(jobs_client, drained, due, later, other)
+    assert len(worker.hooks.hooks) == hooks  # its recording hook is gone
+    # Nothing is due any more: a second drain runs nothing, and the worker is reusable.
+    assert len(drain(worker)) == 0
+
+
+async def test_drain_async_runs_async_handlers(
+    jobs_client: JobsClient, async_jobs_client: AsyncJobsClient
+):
+    due, later, other = _drain_setup(jobs_client)
+    worker = AsyncWorker(async_jobs_client, queues=["default"], poll_interval=0.2)
+
+    @worker.handler("test_job")
+    async def handle(job: Job) -> Any:
+        return _drain_decide(job)
+
+    drained = await drain_async(worker)
+    _drain_check(jobs_client, drained, due, later, other)
+
+
+def test_drain_refuses_the_wrong_worker_kind(jobs_client: JobsClient):
+    with pytest.raises(ConfigurationError, match="drain_async"):
+        drain(AsyncWorker(jobs_client))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="handler"):
+        drain(Worker(jobs_client))
