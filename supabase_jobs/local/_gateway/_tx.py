@@ -85,13 +85,16 @@ def _settings_statement(ctx: RequestContext) -> tuple[bytes, list[Any]]:
     return _set_config_sql(len(params) // 2), params
 
 
-async def _rollback_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
-    # A failed statement leaves the explicit transaction aborted; a broken connection is
-    # discarded by the pool anyway, so a failing ROLLBACK must not hide the first error.
-    if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        return
+async def _discard(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Close a connection whose pipeline failed; the pool replaces it.
+
+    Closing aborts the transaction. A ROLLBACK would keep the connection, but psycopg's
+    cache of prepared statements can disagree with the server after an aborted pipeline
+    (a skipped Parse, a DEALLOCATE ALL it scheduled): the next call of a prepared
+    statement then fails with 26000. Failed requests are rare; a reconnect is cheap.
+    """
     with contextlib.suppress(psycopg.Error):
-        await conn.execute(b"ROLLBACK")
+        await conn.close()
 
 
 async def run_in_transaction(
@@ -132,7 +135,7 @@ async def run_in_transaction(
                     await conn.execute(b"COMMIT")
                 return result
             except psycopg.Error:
-                await _rollback_quietly(conn)
+                await _discard(conn)
                 raise
     except PoolTimeout:
         raise GatewayError(
