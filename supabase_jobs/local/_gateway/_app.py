@@ -161,10 +161,11 @@ class GatewayApp:
             max_size=self.config.pool_max_size,
             # Statements run five times are prepared on their connection (psycopg's default
             # threshold): the rpc calls and the set_config block are planned once, not per
-            # request (~1.2x worker throughput, bench/README.md). psycopg >= 3.2 forgets a
-            # preparation whose Parse an aborted pipeline skipped, so no 26000 follows
-            # (tests/e2e/test_gateway_prepared.py). Result types cannot change under a
-            # prepared plan: every statement returns the same four aggregate columns.
+            # request (~1.2x worker throughput, bench/README.md). A failed request rolls
+            # back through psycopg, which then forgets its preparations (``_tx.py``), so
+            # no 26000 follows (tests/e2e/test_gateway_prepared.py). Result types cannot
+            # change under a prepared plan: every statement returns the same four
+            # aggregate columns.
             kwargs={"autocommit": True, "prepare_threshold": _PREPARE_THRESHOLD},
             open=False,
             timeout=self.config.pool_timeout,

@@ -85,16 +85,24 @@ def _settings_statement(ctx: RequestContext) -> tuple[bytes, list[Any]]:
     return _set_config_sql(len(params) // 2), params
 
 
-async def _discard(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Close a connection whose pipeline failed; the pool replaces it.
-
-    Closing aborts the transaction. A ROLLBACK would keep the connection, but psycopg's
-    cache of prepared statements can disagree with the server after an aborted pipeline
-    (a skipped Parse, a DEALLOCATE ALL it scheduled): the next call of a prepared
-    statement then fails with 26000. Failed requests are rare; a reconnect is cheap.
-    """
+async def _rollback_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    # A failed statement leaves the explicit transaction aborted; a broken connection is
+    # discarded by the pool anyway, so a failing ROLLBACK must not hide the first error.
+    if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
     with contextlib.suppress(psycopg.Error):
-        await conn.close()
+        await _rollback(conn)
+
+
+async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
+    """ROLLBACK through psycopg, which also forgets every prepared statement (DEALLOCATE ALL).
+
+    A plain ``execute("ROLLBACK")`` would keep psycopg's cache of prepared statements, and
+    after an aborted pipeline that cache can disagree with the server (a skipped Parse):
+    the next call of the statement would fail with 26000. Failed requests are rare; the
+    hot statements are prepared again after five more runs.
+    """
+    await conn.rollback()
 
 
 async def run_in_transaction(
@@ -130,12 +138,12 @@ async def run_in_transaction(
                     try:
                         check(result)
                     except GatewayError:
-                        await conn.execute(b"ROLLBACK")
+                        await _rollback(conn)
                         raise
                     await conn.execute(b"COMMIT")
                 return result
             except psycopg.Error:
-                await _discard(conn)
+                await _rollback_quietly(conn)
                 raise
     except PoolTimeout:
         raise GatewayError(
