@@ -50,8 +50,6 @@ from supabase_jobs.local._gateway._sql import Shape
 from supabase_jobs.local._gateway._tx import RequestContext, run_in_transaction
 from supabase_jobs.local._realtime import RealtimeConfig, RealtimeEndpoint
 
-_PREPARE_THRESHOLD = 5
-
 __all__ = ["GatewayApp", "GatewayConfig"]
 
 logger = logging.getLogger("supabase_jobs.local.gateway")
@@ -159,14 +157,9 @@ class GatewayApp:
             self.config.database_url,
             min_size=self.config.pool_min_size,
             max_size=self.config.pool_max_size,
-            # Statements run five times are prepared on their connection (psycopg's default
-            # threshold): the rpc calls and the set_config block are planned once, not per
-            # request (~1.2x worker throughput, bench/README.md). A failed request rolls
-            # back through psycopg, which then forgets its preparations (``_tx.py``), so
-            # no 26000 follows (tests/e2e/test_gateway_prepared.py). Result types cannot
-            # change under a prepared plan: every statement returns the same four
-            # aggregate columns.
-            kwargs={"autocommit": True, "prepare_threshold": _PREPARE_THRESHOLD},
+            # Server-side prepared statements are off: a pipeline aborted by an error can
+            # leave psycopg believing a statement was prepared when it never was (26000).
+            kwargs={"autocommit": True, "prepare_threshold": None},
             open=False,
             timeout=self.config.pool_timeout,
             name="supabase-jobs-gateway",

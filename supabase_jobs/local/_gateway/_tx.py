@@ -91,18 +91,7 @@ async def _rollback_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
     if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         return
     with contextlib.suppress(psycopg.Error):
-        await _rollback(conn)
-
-
-async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
-    """ROLLBACK through psycopg, which also forgets every prepared statement (DEALLOCATE ALL).
-
-    A plain ``execute("ROLLBACK")`` would keep psycopg's cache of prepared statements, and
-    after an aborted pipeline that cache can disagree with the server (a skipped Parse):
-    the next call of the statement would fail with 26000. Failed requests are rare; the
-    hot statements are prepared again after five more runs.
-    """
-    await conn.rollback()
+        await conn.execute(b"ROLLBACK")
 
 
 async def run_in_transaction(
@@ -138,7 +127,7 @@ async def run_in_transaction(
                     try:
                         check(result)
                     except GatewayError:
-                        await _rollback(conn)
+                        await conn.execute(b"ROLLBACK")
                         raise
                     await conn.execute(b"COMMIT")
                 return result
