@@ -235,6 +235,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="rounds; medians are reported")
     parser.add_argument("--samples", type=int, default=40, help="latency samples")
     parser.add_argument("--skip-procrastinate", action="store_true", help="it is slow")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only PGQueuer and 1 process x 32 (no Procrastinate, no latency): for A/B runs",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for name in ("procrastinate", "pgqueuer", "httpx", "psycopg.pool"):
@@ -251,6 +256,8 @@ def main() -> None:
     pgq10, pgq100 = "PGQueuer drain batch_size=10", "PGQueuer drain batch_size=100"
     pgq_best = "PGQueuer, the faster of the two in each run"
     proc = "Procrastinate run_worker_async concurrency=32"
+    if args.quick:
+        ours = {(1, 32): ours[(1, 32)]}
     results: dict[str, list[float]] = {}
     with PostgresServer(fast=True) as server, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -265,25 +272,28 @@ def main() -> None:
                 rates[label] = bench_ours(server, size, tmp, name=f"b_sj_{procs}_{conc}_{run}",
                                           processes=procs, concurrency=conc)  # fmt: skip
             rates[pgq100] = asyncio.run(bench_pgqueuer(server, n, 100, name=f"b_pgq100_{run}"))
-            rates[sync32] = bench_ours(server, n, tmp, name=f"b_sjs_{run}", processes=1,
-                                       concurrency=32, sync=True)  # fmt: skip
+            if not args.quick:
+                rates[sync32] = bench_ours(server, n, tmp, name=f"b_sjs_{run}", processes=1,
+                                           concurrency=32, sync=True)  # fmt: skip
             rates[pgq_best] = max(rates[pgq10], rates[pgq100])
-            if not args.skip_procrastinate:
+            if not args.skip_procrastinate and not args.quick:
                 rates[proc] = asyncio.run(bench_procrastinate(server, n, name=f"b_proc_{run}"))
             for label, rate in rates.items():
                 results.setdefault(label, []).append(rate)
             head = rates[ours[(1, 32)]] / rates[pgq_best]
             print(f"run {run + 1}: 1 process x 32 = {head:.2f}x PGQueuer (best)", flush=True)
-        latencies = bench_latency(server, tmp, args.samples)
+        latencies = [] if args.quick else bench_latency(server, tmp, args.samples)
     print()
     for label, values in results.items():
         print(f"{label:62s} {_summary(values)}")
     print()
     base = results[pgq_best]
-    for label in (*ours.values(), sync32):
+    for label in (*ours.values(), *([] if args.quick else [sync32])):
         ratios = [a / b for a, b in zip(results[label], base, strict=True)]
         print(f"{label:62s} {statistics.median(ratios):.2f}x PGQueuer (runs "
               f"{min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
+    if not latencies:
+        return
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     print(
