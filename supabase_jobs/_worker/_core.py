@@ -96,9 +96,11 @@ class WorkerCore:
 
     def _claims_held_back(self) -> bool:
         """Stopping, or backpressure: outcomes and leases go first during their outages."""
+        # An outage holds claims back only while it has something to write: outcomes whose
+        # leases were lost meanwhile are dropped, and no write would then end the outage.
         return (
             not self.shutdown.claiming
-            or self.finish_lane.in_outage
+            or (self.finish_lane.in_outage and bool(len(self.finish)))
             or (self.beat_lane.in_outage and bool(self.slots.leases))
             or len(self.finish) >= 10 * self.options.concurrency
         )
