@@ -108,13 +108,24 @@ def _configure_logging(fmt: str, level: str) -> None:
 @click.option("--types", help="comma-separated job types to claim")
 @click.option("--drain", is_flag=True, help="exit once nothing is due and nothing runs")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--no-realtime",
+    "no_realtime",
+    is_flag=True,
+    help="poll only: no Realtime wake-up subscription",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="log lines as text or one JSON object each",
 )
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
     show_default=True,
+    help="lowest level logged",
 )
 def worker_command(
     target: str,
@@ -122,6 +133,7 @@ def worker_command(
     queues: str | None,
     types: str | None,
     drain: bool,
+    no_realtime: bool,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -137,6 +149,8 @@ def worker_command(
             worker.queues = _split(queues)
         if types is not None:
             worker.types = _split(types)
+        if no_realtime:
+            worker.realtime = False
         if isinstance(worker, AsyncWorker):
             stats = asyncio.run(worker.run(drain=drain))
         else:

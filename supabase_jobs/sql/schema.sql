@@ -2535,3 +2535,25 @@ alter table public.jobs
       and octet_length(trace_context::text) <= 1024
     )
   );
+-- ---- 0011 next due (seconds until the next scheduled job of some queues/types) ----
+create or replace function public.sj_next_due_v1(
+  p_queues text[] default null,
+  p_types text[] default null
+)
+returns double precision
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.date_part('epoch', pg_catalog.min(j.run_at) - pg_catalog.now())
+    from public.jobs j
+   where j.status = 'pending'
+     and j.run_at > pg_catalog.now()
+     and (p_queues is null or j.queue = any(p_queues))
+     and (p_types is null or j.type = any(p_types))
+$$;
+
+revoke execute on function public.sj_next_due_v1(text[], text[])
+  from public, anon, authenticated;
+grant execute on function public.sj_next_due_v1(text[], text[]) to service_role;
