@@ -126,7 +126,7 @@ def test_an_idle_worker_claims_on_the_message_not_the_clock(jobs: JobsClient) ->
         for _ in range(3):
             sent = time.monotonic()
             key = str(jobs.dispatch(TENANT, "test_job", queue=queue).id)
-            until(lambda key=key: key in run.started, "started on the message")  # type: ignore[misc]
+            until(lambda key=key: key in run.started, "started on the message")
             assert run.started[key] - sent < LONG / 4, "not a poll: those are 60 s apart"
         time.sleep(1.0)
     # One claim per message (plus at most one re-claim each for a wake during a claim).
@@ -187,10 +187,10 @@ def test_realtime_false_opens_no_socket(jobs: JobsClient) -> None:
 def test_an_unrestricted_worker_hears_default_and_polls_the_rest(jobs: JobsClient) -> None:
     worker = Worker(jobs, install_signal_handlers=False)
     assert isinstance(worker.wakeup, RealtimeWakeup)
-    assert worker.wakeup.queues == ("default",)
+    assert list(worker.wakeup.queues) == ["default"]
     assert not worker._wakeup_healthy(), "other queues: the short poll stays the safety net"
     worker.queues = ["a", "b"]  # as the CLI's --queues does, after construction
-    assert worker.wakeup.queues == ("a", "b")
+    assert list(worker.wakeup.queues) == ["a", "b"]
 
 
 @pytest.mark.slow
