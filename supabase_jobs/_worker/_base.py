@@ -107,7 +107,7 @@ class WorkerBase:
             raise ConfigurationError("realtime must be True or False")
         self.realtime = realtime
         self._wakeup = wakeup
-        self._default_wakeup: tuple[tuple[str, ...] | None, Any] | None = None
+        self._default_wakeup: tuple[tuple[Any, ...], Any] | None = None
         self.worker_id = worker_id or (
             f"{socket.gethostname()[:100]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
@@ -178,10 +178,12 @@ class WorkerBase:
         """The wake-up source: the one given, else (``realtime``) Realtime on the queues."""
         if self._wakeup is not None or not self.realtime:
             return self._wakeup
-        # Built on first use, for the queues as they are then (the CLI may set them late).
+        # Built on first use, for the client and queues as they are then (the CLI may set
+        # them late, a worker may get its async client inside its loop).
         queues = None if self.queues is None else tuple(self.queues)
-        if self._default_wakeup is None or self._default_wakeup[0] != queues:
-            self._default_wakeup = (queues, self._realtime_wakeup(queues))
+        key = (id(self.jobs), queues)
+        if self._default_wakeup is None or self._default_wakeup[0] != key:
+            self._default_wakeup = (key, self._realtime_wakeup(queues))
         return self._default_wakeup[1]
 
     @wakeup.setter
