@@ -5,9 +5,9 @@
 -- from the database's clock, so clock skew between the worker and the database does not
 -- matter. Only future rows count: a due row the claim skipped (its queue at its max_running
 -- cap, or attempts used up) must not make the worker claim again at once, in a loop.
--- Cost: pending rows only, through the pending-partial jobs_lane_idx (queue, type, ...) when
--- queues are given: one range per (queue, type) lane, reading that lane's future rows; no
--- table access beyond the visibility check. Workers call it at most once per empty claim.
+-- Cost: pending rows only, through a pending-partial index led by (queue, type) (0006's
+-- jobs_lane_idx or jobs_fair_idx; an index-only scan in the test's plan) when queues are
+-- given: one range per (queue, type) lane. Workers call it at most once per empty claim.
 create or replace function public.sj_next_due_v1(
   p_queues text[] default null,
   p_types text[] default null
