@@ -25,6 +25,7 @@ def job(queue: str, run_at: str, job_type: str = "test_job") -> dict[str, Any]:
 
 def in_seconds(db: Database, seconds: float) -> str:
     row = db.admin.execute("select (now() + %s * interval '1 s')::text as t", [seconds]).fetchone()
+    assert row is not None
     return str(row["t"])
 
 
