@@ -129,6 +129,12 @@ def test_the_cli_no_realtime_flag_turns_the_subscription_off(monkeypatch: Any) -
     monkeypatch.setattr(worker, "run", run)
     monkeypatch.setattr(_command, "load_worker", lambda spec: worker)
     monkeypatch.setattr(_command, "_configure_logging", lambda fmt, level: None)
+
+    def leave(code: int, *, stuck: bool = False) -> None:
+        # The real one may os._exit() when other tests left threads running.
+        raise SystemExit(code)
+
+    monkeypatch.setattr(_command, "_exit", leave)
     result = CliRunner().invoke(_command.worker_command, ["x:worker", "--no-realtime"])
     assert result.exit_code == 0, result.output
     assert seen == [None] and worker.realtime is False
