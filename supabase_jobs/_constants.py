@@ -95,6 +95,8 @@ RPC_SET_QUEUE_FAIR: Final = "sj_set_queue_fair_v1"
 #: Worker runtime (migration 0005): per-item answers, never all or nothing.
 RPC_HEARTBEAT_MANY: Final = "sj_heartbeat_many_v1"
 RPC_RELEASE_MANY: Final = "sj_release_many_v1"
+#: 0011: seconds until the next scheduled job of some queues/types (idle workers).
+RPC_NEXT_DUE: Final = "sj_next_due_v1"
 
 #: SQLSTATEs raised by our SQL functions (PostgREST answers 400 with this ``code``).
 SQLSTATE_LEASE_LOST: Final = "SJ001"

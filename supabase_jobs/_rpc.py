@@ -145,6 +145,14 @@ def claim_params(
     }
 
 
+def next_due_params(*, types: object, queues: object) -> dict[str, Any]:
+    """Parameters of ``sj_next_due_v1``."""
+    return {
+        "p_queues": _names(queues, "queues", validate_queue_name),
+        "p_types": _names(types, "types", validate_type_name),
+    }
+
+
 def _job_list(items: object) -> builtins.list[object]:
     """Materialise a batch argument; a lone Job (pydantic models iterate as field
     pairs), string or mapping is a caller bug, not a batch."""

@@ -26,6 +26,7 @@ from .._constants import (
     RPC_FAIL_MANY,
     RPC_HEARTBEAT,
     RPC_HEARTBEAT_MANY,
+    RPC_NEXT_DUE,
     RPC_RELEASE_MANY,
     RPC_RETRY,
     RPC_SNOOZE,
@@ -41,6 +42,7 @@ from .._rpc import (
     ensure_all_held,
     fail_params,
     heartbeat_params,
+    next_due_params,
     parse_stats,
     retry_params,
     snooze_params,
@@ -97,6 +99,32 @@ class JobsLifecycle(JobsBase):
         jobs = parse_jobs(self._rpc(RPC_CLAIM, params, "claim", worker_id=worker_id))
         logger.debug("claimed %d jobs", len(jobs), extra={"action": "claim", "count": len(jobs)})
         return jobs
+
+    def next_due(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> float | None:
+        """Seconds until the next scheduled (``run_at`` in the future) pending job is due.
+
+        Idle workers sleep that long after an empty claim, so scheduled jobs start on time
+        without a wake-up message. Measured on the database's clock.
+
+        Args:
+            types: Only these job types (``None``: any type).
+            queues: Only these queues (``None``: any queue).
+
+        Returns:
+            Seconds (> 0), or ``None`` if no pending job of these is scheduled.
+
+        Raises:
+            ValidationError: A bad argument (no request was sent).
+            JobsError: A translated backend or transport failure.
+        """
+        params = next_due_params(types=types, queues=queues)
+        value = self._rpc(RPC_NEXT_DUE, params, "next_due")
+        return None if value is None else float(value)
 
     @overload
     def heartbeat(self, jobs: Job, *, lease_seconds: int | timedelta | None = ...) -> Job: ...

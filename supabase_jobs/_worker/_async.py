@@ -195,7 +195,7 @@ class AsyncWorker(WorkerBase):
 
         def wake() -> None:
             if self._core is not None:
-                self._core.wake(time.monotonic())
+                self._core.wake(time.monotonic(), random.random())
                 self._changed.notify()
 
         try:
@@ -249,6 +249,19 @@ class AsyncWorker(WorkerBase):
             self._log_lane(log)
             if idle:
                 self.hooks.worker_idle()
+                if self._asks_next_due(core):
+                    await self._next_due(core, types)
+
+    async def _next_due(self, core: WorkerCore, types: list[str]) -> None:
+        """Sleep no longer than until the next scheduled job (no message announces it)."""
+        try:
+            seconds = await self.jobs.next_due(types=types, queues=self.queues)
+        except Exception as exc:  # the poll interval still bounds the wait
+            logger.debug("next_due failed: %s", type(exc).__name__)
+            return
+        if seconds is not None:
+            core.slots.due_in(time.monotonic(), seconds, random.random())
+            self._changed.notify()
 
     async def _finish_lane(self, core: WorkerCore) -> None:
         while not core.stopped:

@@ -78,11 +78,12 @@ class WorkerBase:
         lease_seconds: int = 60,
         timeout: float | None = None,
         poll_interval: float = 2.0,
-        idle_poll_interval: float = 30.0,
+        idle_poll_interval: float = 90.0,
         shutdown_timeout: float = 30.0,
         flush_timeout: float = 10.0,
         hooks: Iterable[WorkerHooks] = (),
         wakeup: Any = None,
+        realtime: bool = True,
         worker_id: str | None = None,
         install_signal_handlers: bool | None = None,
     ) -> None:
@@ -106,7 +107,11 @@ class WorkerBase:
             hasattr(wakeup, name) for name in ("start", "stop", "healthy")
         ):
             raise ConfigurationError("wakeup needs start(wake), stop() and a healthy property")
-        self.wakeup = wakeup
+        if not isinstance(realtime, bool):
+            raise ConfigurationError("realtime must be True or False")
+        self.realtime = realtime
+        self._wakeup = wakeup
+        self._default_wakeup: tuple[tuple[Any, ...], Any] | None = None
         self.worker_id = worker_id or (
             f"{socket.gethostname()[:100]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         )
@@ -229,13 +234,54 @@ class WorkerBase:
         )
         return WorkerCore(options, self.config, started=time.monotonic())
 
+    @property
+    def wakeup(self) -> Any:
+        """The wake-up source: the one given, else (``realtime``) Realtime on the queues."""
+        if self._wakeup is not None or not self.realtime:
+            return self._wakeup
+        # Built on first use, for the client and queues as they are then (the CLI may set
+        # them late, a worker may get its async client inside its loop).
+        queues = None if self.queues is None else tuple(self.queues)
+        key = (id(self.jobs), queues)
+        if self._default_wakeup is None or self._default_wakeup[0] != key:
+            self._default_wakeup = (key, self._realtime_wakeup(queues))
+        return self._default_wakeup[1]
+
+    @wakeup.setter
+    def wakeup(self, value: Any) -> None:
+        self._wakeup = value
+
+    def _realtime_wakeup(self, queues: Sequence[str] | None) -> Any:
+        """The default wake-up source: Realtime on the client's project, service-role key.
+
+        Without a list of queues it hears only ``default`` (docs/worker.md), so the safety
+        net keeps the short ``poll_interval`` for the others (:meth:`_wakeup_healthy`).
+        """
+        supabase = getattr(self.jobs, "_client", None)
+        if not isinstance(getattr(supabase, "supabase_key", None), str) or not hasattr(
+            supabase, "realtime_url"
+        ):
+            return None  # not a supabase-backed client (a test double): polling only
+        queues = queues or ["default"]
+        if self._is_async:
+            from .._realtime import AsyncRealtimeWakeup
+
+            return AsyncRealtimeWakeup(supabase, queues)
+        from .._realtime_sync import RealtimeWakeup
+
+        return RealtimeWakeup(supabase, queues)
+
     def _wakeup_healthy(self) -> bool:
-        if self.wakeup is None:
+        if self.wakeup is None or (self._wakeup is None and self.queues is None):
             return False
         try:
             return bool(self.wakeup.healthy)
         except Exception:
             return False
+
+    def _asks_next_due(self, core: WorkerCore) -> bool:
+        """After an empty claim: is the idle wait long enough to ask for the next due job?"""
+        return hasattr(self.jobs, "next_due") and core.slots.idle_wait(time.monotonic()) > 1.0
 
     def _wanted(self, queue: str) -> bool:
         return self.queues is None or queue in self.queues

@@ -108,6 +108,12 @@ def _configure_logging(fmt: str, level: str) -> None:
 @click.option("--types", help="comma-separated job types to claim")
 @click.option("--drain", is_flag=True, help="exit once nothing is due and nothing runs")
 @click.option(
+    "--no-realtime",
+    "no_realtime",
+    is_flag=True,
+    help="Poll only: no Realtime wake-up subscription.",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -127,6 +133,7 @@ def worker_command(
     queues: str | None,
     types: str | None,
     drain: bool,
+    no_realtime: bool,
     log_format: str,
     log_level: str,
 ) -> None:
@@ -142,6 +149,8 @@ def worker_command(
             worker.queues = _split(queues)
         if types is not None:
             worker.types = _split(types)
+        if no_realtime:
+            worker.realtime = False
         if isinstance(worker, AsyncWorker):
             stats = asyncio.run(worker.run(drain=drain))
         else:

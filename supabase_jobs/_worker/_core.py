@@ -157,9 +157,9 @@ class WorkerCore:
             self.shutdown.fail(now, f"claim refused: {type(error).__name__}: {error}")
         return log
 
-    def wake(self, now: float) -> None:
+    def wake(self, now: float, rand: float = 0.0) -> None:
         """A wake-up source saw new work."""
-        self.slots.wake(now)
+        self.slots.wake(now, rand)
 
     # -- handlers ---------------------------------------------------------------------------
 

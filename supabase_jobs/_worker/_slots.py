@@ -3,7 +3,16 @@
 The worker claims exactly as many jobs as it has free slots, in one call, and starts each
 at once; it keeps no local queue, so a worker that dies never holds jobs it did not start.
 After an empty (or short) claim it waits an idle delay that doubles, with jitter, up to the
-poll interval; a wake-up (or a freed slot after a full claim) ends the wait.
+poll interval; a wake-up (or a freed slot after a full claim) ends the wait. While a wake-up
+source is healthy, new work announces itself, so an empty claim goes straight to the long
+safety-net interval (no doubling series of empty claims after every job), shortened to the
+next scheduled job's due time when the worker learns it (``due_in``).
+
+Claim storms: a wake-up does not claim at once but after a random 0..``wake_jitter`` delay,
+and wake-ups that arrive before that claim are folded into it; so many idle workers do not
+hit the database in the same instant, and a burst of messages costs each worker one claim.
+A wake-up that arrives while a claim is in flight makes the worker claim again after it
+(that claim may have read the queue before the new job was committed): never missed work.
 """
 
 from __future__ import annotations
@@ -46,15 +55,19 @@ class IdlePolicy:
     """
 
     poll_interval: float = 2.0
-    idle_poll_interval: float = 30.0
+    idle_poll_interval: float = 90.0
     first: float = 0.05
     claim_cooldown: float = 0.005
+    wake_jitter: float = 0.025
 
     def delay(self, empty_claims: int, rand: float, *, wakeup_healthy: bool) -> float:
         """Seconds until the next claim after ``empty_claims`` empty claims in a row."""
-        cap = self.idle_poll_interval if wakeup_healthy else self.poll_interval
+        if wakeup_healthy:
+            # Messages announce new work: only the safety net is left, jittered a little
+            # (never above the interval) so the idle workers of a fleet do not poll in step.
+            return float(self.idle_poll_interval * (0.85 + 0.15 * rand))
         exponent = min(max(empty_claims - 1, 0), 30)
-        return float(min(cap, self.first * 2**exponent) * (0.5 + rand / 2))
+        return float(min(self.poll_interval, self.first * 2**exponent) * (0.5 + rand / 2))
 
 
 class Slots:
@@ -68,6 +81,7 @@ class Slots:
         self.claim_in_flight = False
         self.next_claim_at = 0.0
         self.empty_claims = 0
+        self.woken_in_flight = False
 
     @property
     def free(self) -> int:
@@ -94,6 +108,12 @@ class Slots:
     ) -> bool:
         """A claim came back with ``got`` rows; returns whether the worker is idle now."""
         self.claim_in_flight = False
+        woken, self.woken_in_flight = self.woken_in_flight, False
+        if got < requested and woken:
+            # A wake-up came while this claim ran: it may have read before that job existed.
+            self.empty_claims = 0
+            self.next_claim_at = now + self.idle.wake_jitter * rand
+            return False
         if got >= requested:
             self.empty_claims = 0
             self.next_claim_at = now + self.idle.claim_cooldown
@@ -111,10 +131,21 @@ class Slots:
         self.claim_in_flight = False
         self.next_claim_at = max(self.next_claim_at, retry_at)
 
-    def wake(self, now: float) -> None:
-        """A wake-up: claim at once (if there is a free slot)."""
+    def wake(self, now: float, rand: float = 0.0) -> None:
+        """A wake-up: claim within ``wake_jitter * rand`` seconds (once a slot is free)."""
         self.empty_claims = 0
-        self.next_claim_at = min(self.next_claim_at, now)
+        if self.claim_in_flight:
+            self.woken_in_flight = True
+        self.next_claim_at = min(self.next_claim_at, now + self.idle.wake_jitter * rand)
+
+    def due_in(self, now: float, seconds: float, rand: float = 0.0) -> None:
+        """The next scheduled job is due in ``seconds``: claim then, if that is sooner."""
+        at = now + max(seconds, 0.0) + 0.005 + self.idle.wake_jitter * rand
+        self.next_claim_at = min(self.next_claim_at, at)
+
+    def idle_wait(self, now: float) -> float:
+        """Seconds until the next planned claim (worth asking for ``due_in`` if long)."""
+        return max(self.next_claim_at - now, 0.0)
 
     def start(self, job: Job, now: float, timeout: float | None) -> Running:
         """Register a claimed job as running (its lease held)."""

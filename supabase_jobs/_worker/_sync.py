@@ -41,11 +41,15 @@ class Worker(WorkerBase):
         lease_seconds: Lease length; one heartbeat renews all leases every third of it.
         timeout: Default handler timeout in seconds (``None``: none).
         poll_interval: Longest idle wait between claims without a healthy wake-up source.
-        idle_poll_interval: The same while the wake-up source is healthy.
+        idle_poll_interval: The same while the wake-up source is healthy (a safety net:
+            new work announces itself; scheduled jobs are waited for by their due time).
         shutdown_timeout: How long a stop waits for running handlers before handing back.
         flush_timeout: How long a stop keeps trying to write pending outcomes.
         hooks: :class:`WorkerHooks` instances.
-        wakeup: A wake-up source (``start(wake)``, ``stop()``, ``healthy``).
+        wakeup: A wake-up source (``start(wake)``, ``stop()``, ``healthy``); it wins over
+            ``realtime``.
+        realtime: Subscribe to the queues' Supabase Realtime channels (the default wake-up
+            source, on a loop thread of its own); ``False``: polling only.
         worker_id: Stored on claimed jobs (default: host-pid-random).
         install_signal_handlers: ``None``: when ``run()`` is on the main thread.
     """
@@ -144,7 +148,7 @@ class Worker(WorkerBase):
             return
         with self._cond:
             if self._core is not None:
-                self._core.wake(time.monotonic())
+                self._core.wake(time.monotonic(), random.random())
                 self._cond.notify_all()
 
     # -- lanes ------------------------------------------------------------------------------
@@ -195,6 +199,20 @@ class Worker(WorkerBase):
             self._log_lane(log)
             if idle:
                 self.hooks.worker_idle()
+                if self._asks_next_due(core):
+                    self._next_due(core, types)
+
+    def _next_due(self, core: WorkerCore, types: list[str]) -> None:
+        """Sleep no longer than until the next scheduled job (no message announces it)."""
+        try:
+            seconds = self.jobs.next_due(types=types, queues=self.queues)
+        except Exception as exc:  # the poll interval still bounds the wait
+            logger.debug("next_due failed: %s", type(exc).__name__)
+            return
+        if seconds is not None:
+            with self._cond:
+                core.slots.due_in(time.monotonic(), seconds, random.random())
+                self._cond.notify_all()
 
     def _finish_lane(self, core: WorkerCore) -> None:
         while True:

@@ -95,8 +95,8 @@ def test_migrations_in_order_equal_schema_sql(
     assert [m.version for m in applied] == [m.version for m in sql.migrations()]
     migrated = catalog(dsn)
     # 11 lifecycle, 2 worker (0005), 8 scheduling (0006), sj_wake_v1 (0007), 5 dispatch (0008),
-    # 1 lookup (0009)
-    assert len(migrated["functions"]) == 28
+    # 1 lookup (0009), next due (0011)
+    assert len(migrated["functions"]) == 29
     for name in CATALOG_QUERIES:
         assert migrated[name] == snapshot_catalog[name], name
 

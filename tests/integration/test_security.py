@@ -49,6 +49,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "sj_dispatch_v1": {"p_tenant_id": uuid.uuid4(), "p_type": "test_job"},
     "sj_heartbeat_many_v1": {"p_job_ids": [], "p_lease_ids": []},
     "sj_release_many_v1": {"p_items": []},
+    # 0011 next due
+    "sj_next_due_v1": {"p_queues": ["q"], "p_types": ["t"]},
 }
 # Trigger functions cannot be called at all (not even by service_role); EXECUTE is revoked
 # from the API roles all the same (test_schema_audit).
