@@ -99,7 +99,8 @@ def _run(jobs: JobsClient, stack: LocalStack | None, tenant_a: str, tenant_b: st
     print(f"   {first.id} == {again.id}: {first.id == again.id}")
 
     print("\n4. A worker runs every job (Worker, drain mode: returns once the queue is empty)")
-    worker = Worker(jobs, concurrency=4, lease_seconds=60)
+    # Drain mode stops once the queue is empty: no Realtime subscription to wait on.
+    worker = Worker(jobs, concurrency=4, lease_seconds=60, realtime=False)
 
     @worker.handler("ai_generation")
     @worker.handler("document_indexing")
