@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .._errors import LeaseLostError
 from ._base import WorkerBase, logger
@@ -28,6 +28,7 @@ from ._slots import Running
 __all__ = ["Worker"]
 
 _TICK = 0.1  # how often run() looks at signals and deadlines
+_T = TypeVar("_T")
 
 
 class Worker(WorkerBase):
@@ -156,19 +157,31 @@ class Worker(WorkerBase):
     def _wait(self, due: float | None, now: float) -> None:
         self._cond.wait(1.0 if due is None else min(max(due - now, 0.001), 1.0))
 
+    def _next(
+        self,
+        core: WorkerCore,
+        take: Callable[[float], _T | None],
+        due_at: Callable[[float], float | None],
+    ) -> _T | None:
+        """Wait under the lock until ``take(now)`` has work for a lane; ``None`` once stopped."""
+        with self._cond:
+            while not core.stopped:
+                now = time.monotonic()
+                work = take(now)
+                if work is not None:
+                    return work
+                self._wait(due_at(now), now)
+        return None
+
     def _claim_lane(self, core: WorkerCore) -> None:
         types = self._claim_types()
         timeouts = self.handlers.timeouts()
         while True:
-            with self._cond:
-                while True:
-                    if core.stopped:
-                        return
-                    now = time.monotonic()
-                    size = core.claim_size(now)
-                    if size:
-                        break
-                    self._wait(core.claim_due_at(), now)
+            size = self._next(
+                core, lambda now: core.claim_size(now) or None, lambda now: core.claim_due_at()
+            )
+            if size is None:
+                return
             try:
                 jobs = self.jobs.claim(
                     self.worker_id,
@@ -216,15 +229,9 @@ class Worker(WorkerBase):
 
     def _finish_lane(self, core: WorkerCore) -> None:
         while True:
-            with self._cond:
-                while True:
-                    if core.stopped:
-                        return
-                    now = time.monotonic()
-                    batch = core.next_flush(now)
-                    if batch is not None:
-                        break
-                    self._wait(core.flush_due_at(now), now)
+            batch = self._next(core, core.next_flush, core.flush_due_at)
+            if batch is None:
+                return
             try:
                 lost = self._send(batch)
             except Exception as exc:
@@ -258,15 +265,9 @@ class Worker(WorkerBase):
 
     def _heartbeat_lane(self, core: WorkerCore) -> None:
         while True:
-            with self._cond:
-                while True:
-                    if core.stopped:
-                        return
-                    now = time.monotonic()
-                    beat = core.next_heartbeat(now)
-                    if beat is not None:
-                        break
-                    self._wait(core.heartbeat_due_at(now), now)
+            beat = self._next(core, core.next_heartbeat, core.heartbeat_due_at)
+            if beat is None:
+                return
             try:
                 lost = set(self.jobs.heartbeat_many(beat, lease_seconds=self.lease_seconds))
             except Exception as exc:
